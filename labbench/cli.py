@@ -1,0 +1,373 @@
+"""The ``labbench`` command line.
+
+Bare ``labbench`` opens the lab bench (the Textual app); the subcommands run the
+same engine headless.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from . import __version__
+
+app = typer.Typer(
+    help="labbench - a terminal lab bench for the neural-networks course.\n\n"
+    "Run `labbench` alone to open the lab bench, or use a command below.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+presets_app = typer.Typer(help="Create, check and list presets (TOML files of settings).", no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class BadInput(Exception):
+    """Bad input from the user: printed without a traceback, exit code 2."""
+
+
+def fail(message: str, code: int = 2):
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _bad_input(exc: Exception):
+    from .engine.params import ParamsInvalid
+
+    if isinstance(exc, ParamsInvalid):
+        for e in exc.errors:
+            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    fail(str(exc))
+
+
+def _data_status(names: list[str]) -> str:
+    if not names:
+        return "-"
+    try:
+        from .data import dataset_status
+    except ImportError:  # pragma: no cover
+        return ", ".join(names)
+    parts = []
+    for n in names:
+        present = dataset_status(n)
+        mark = "[green]present[/]" if present else "[yellow]missing[/]"
+        parts.append(f"{n} ({mark})")
+    return ", ".join(parts)
+
+
+def print_exercise_list() -> None:
+    from .engine.registry import SESSIONS, all_exercises
+
+    exercises = all_exercises()
+    for session, title in SESSIONS.items():
+        items = [e for e in exercises.values() if e.session == session]
+        if not items:
+            continue
+        table = Table(title=f"Session {session} - {title}", title_justify="left", title_style="bold")
+        table.add_column("id", style="cyan", no_wrap=True)
+        table.add_column("title")
+        table.add_column("data")
+        for ex in items:
+            table.add_row(ex.id, ex.title, _data_status(ex.data))
+        out.print(table)
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+):
+    if version:
+        out.print(f"labbench {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        try:
+            from .tui.app import run_app
+        except ImportError:
+            print_exercise_list()
+            out.print("\nRun one with [bold]labbench run EXERCISE_ID[/] or [bold]labbench run PRESET.toml[/]; "
+                      "[bold]labbench show EXERCISE_ID[/] explains it.")
+            return
+        run_app()
+
+
+@app.command("list")
+def list_cmd():
+    """List the exercises by course session, with the data each needs."""
+    print_exercise_list()
+
+
+@app.command()
+def show(exercise_id: str = typer.Argument(..., help="An exercise id, e.g. 1.1-perceptron")):
+    """Explain an exercise and list its parameters."""
+    from .engine.params import describe_fields, type_label
+    from .engine.presets import list_presets
+    from .engine.registry import UnknownExercise, get_exercise
+
+    try:
+        ex = get_exercise(exercise_id)
+    except UnknownExercise as exc:
+        fail(str(exc))
+    out.print(f"[bold cyan]{ex.id}[/]  [bold]{ex.title}[/]  (session {ex.session})\n")
+    out.print(Markdown(ex.description.strip()))
+    table = Table(title="Parameters", title_justify="left")
+    for col in ("name", "type", "default", "bounds / choices", "description"):
+        table.add_column(col)
+    for f in describe_fields(ex.Params):
+        limits = " | ".join(str(c) for c in f.choices) if f.choices else f.bounds
+        table.add_row(f.name, type_label(f), repr(f.default) if isinstance(f.default, str) else str(f.default),
+                      limits, f.description)
+    out.print(table)
+    if ex.data:
+        out.print(f"Data: {_data_status(ex.data)}")
+    shipped = list_presets().get(ex.id, [])
+    if shipped:
+        out.print("Presets: " + ", ".join(str(p) for p in shipped))
+
+
+@presets_app.command("new")
+def presets_new(
+    exercise_id: str = typer.Argument(..., help="An exercise id"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to this file instead of printing."),
+):
+    """Print a complete preset with every parameter at its default."""
+    from .engine.presets import render_preset
+    from .engine.registry import UnknownExercise, get_exercise
+
+    try:
+        ex = get_exercise(exercise_id)
+    except UnknownExercise as exc:
+        fail(str(exc))
+    text = render_preset(ex, ex.default_params(), name="")
+    if output:
+        if output.exists():
+            fail(f"{output}: exists already; choose another file name")
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@presets_app.command("validate")
+def presets_validate(files: List[Path] = typer.Argument(..., help="Preset files to check")):
+    """Check presets; exit 0 when all are valid, 2 otherwise."""
+    from .engine.params import ParamsInvalid
+    from .engine.presets import load_preset
+
+    bad = 0
+    for f in files:
+        try:
+            p = load_preset(f)
+        except ParamsInvalid as exc:
+            bad += 1
+            for e in exc.errors:
+                err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            continue
+        n = 1
+        for v in p.sweep.values():
+            n *= len(v)
+        extra = f", sweep of {n} runs" if p.sweep else ""
+        out.print(f"[green]ok[/] {f} ({p.exercise.id}{extra})", highlight=False)
+    raise typer.Exit(2 if bad else 0)
+
+
+@presets_app.command("list")
+def presets_list():
+    """List the shipped presets by exercise."""
+    from .engine.presets import list_presets
+
+    for ex_id, paths in list_presets().items():
+        out.print(f"[cyan]{ex_id}[/]")
+        for p in paths:
+            out.print(f"  {p}", highlight=False)
+
+
+def _load_target(target: str, overrides, sweep_overrides=None, seed=None, device=None):
+    from .engine.params import ParamsInvalid
+    from .engine.presets import load_preset, preset_for_exercise
+
+    try:
+        if target.endswith(".toml") or Path(target).is_file():
+            preset = load_preset(target, overrides=overrides, sweep_overrides=sweep_overrides)
+        else:
+            preset = preset_for_exercise(target, overrides=overrides, sweep_overrides=sweep_overrides)
+    except ParamsInvalid as exc:
+        _bad_input(exc)
+    if seed is not None:
+        if seed < 0:
+            fail(f"--seed: must be a non-negative integer, got {seed}")
+        preset.seed = seed
+    if device is not None:
+        from .engine.presets import DEVICE_RE
+
+        if not DEVICE_RE.match(device):
+            fail(f"--device: must be auto, cpu, cuda or cuda:N, got {device!r}")
+        preset.device = device
+    return preset
+
+
+def _resolve_device(spec: str):
+    from .engine.devices import DeviceUnavailable, resolve_device
+
+    try:
+        return resolve_device(spec)
+    except DeviceUnavailable as exc:
+        fail(str(exc))
+
+
+SET_HELP = "Override a parameter: KEY=VALUE (TOML syntax: 0.1, true, \"adam\", [1, 2]). Repeatable."
+
+
+@app.command()
+def run(
+    target: str = typer.Argument(..., help="A preset file (.toml) or an exercise id"),
+    set_: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the preset's, else 0)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="The run folder (created; must be new or empty)."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run folders go by default."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables; only the final status."),
+):
+    """Run an exercise headless and write a run folder.
+
+    Exit codes: 0 ok, 1 failed, 2 bad input, 3 diverged, 130 interrupted.
+    """
+    from .console import ConsoleProgress, summary_table
+    from .engine.runner import OutDirNotEmpty, default_run_dir, execute, prepare_out_dir
+
+    preset = _load_target(target, set_, seed=seed, device=device)
+    if preset.sweep:
+        err.print("[yellow]note:[/] this preset has a [sweep] table; running it as a sweep "
+                  "(`labbench sweep` does the same)")
+        _sweep(preset, out_dir, runs_dir, quiet)
+        return
+    dev = _resolve_device(preset.device)
+    try:
+        folder = prepare_out_dir(out_dir) if out_dir else default_run_dir(preset, runs_dir)
+    except OutDirNotEmpty as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot create the run folder: {exc}")
+    with ConsoleProgress(quiet=quiet, label=preset.exercise.id) as progress:
+        result = execute(preset, folder, listeners=[progress], device=dev)
+    if quiet:
+        out.print(f"{result.status} {folder}", highlight=False)
+    else:
+        out.print(summary_table(result.summary, folder))
+    if result.status == "failed" and result.summary.get("traceback") and not quiet:
+        err.print("[dim]the full traceback is in summary.json[/]")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def sweep(
+    target: str = typer.Argument(..., help="A preset file (.toml) with a [sweep] table, or an exercise id"),
+    set_: List[str] = typer.Option([], "--set", "-s", help="KEY=V1,V2,... sweeps KEY over the values; "
+                                   "KEY=V fixes it. Repeatable."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for every point."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="The sweep folder (created; must be new or empty)."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new sweep folders go by default."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final table."),
+):
+    """Run the grid of a preset's [sweep] lists (and --set lists), one run each."""
+    preset = _load_target(target, [], sweep_overrides=set_, seed=seed, device=device)
+    _sweep(preset, out_dir, runs_dir, quiet)
+
+
+def _sweep(preset, out_dir, runs_dir, quiet):
+    from .console import STATUS_STYLE, ConsoleProgress, fmt_value
+    from .engine.runner import OutDirNotEmpty, StopSignal, default_run_dir, execute, prepare_out_dir
+    from .engine.sweep import expand, write_index
+
+    points = expand(preset)
+    dev = _resolve_device(preset.device)
+    try:
+        folder = prepare_out_dir(out_dir) if out_dir else default_run_dir(preset, runs_dir, prefix="sweep-")
+    except OutDirNotEmpty as exc:
+        fail(str(exc))
+    results: dict[int, dict] = {}
+    write_index(folder, preset, points, results)
+    interrupted = False
+    with StopSignal() as stop:
+        for point in points:
+            if stop.requested:
+                interrupted = True
+                break
+            label = f"[{point.index}/{len(points)}] {point.label or preset.exercise.id}"
+            with ConsoleProgress(quiet=quiet, label=label) as progress:
+                res = execute(point.preset, folder / point.folder_name, listeners=[progress], stop=stop, device=dev)
+            results[point.index] = res.summary
+            write_index(folder, preset, points, results)
+            if not quiet:
+                style = STATUS_STYLE.get(res.status, "")
+                out.print(f"  -> [{style}]{res.status}[/] {res.summary.get('message') or ''}", highlight=False)
+            if res.status == "interrupted":
+                interrupted = True
+                break
+
+    metric_keys: list[str] = []
+    for s in results.values():
+        for k in (s.get("metrics") or {}):
+            if k not in metric_keys and isinstance(s["metrics"][k], (int, float)):
+                metric_keys.append(k)
+    metric_keys = metric_keys[:6]
+    table = Table(title=f"sweep {preset.exercise.id}: {len(results)}/{len(points)} runs", title_justify="left")
+    table.add_column("#")
+    for k in preset.sweep:
+        table.add_column(k)
+    table.add_column("status")
+    for k in metric_keys:
+        table.add_column(k, justify="right")
+    table.add_column("wall s", justify="right")
+    for point in points:
+        s = results.get(point.index)
+        if s is None:
+            table.add_row(str(point.index), *(fmt_value(v) for v in point.values.values()), "[dim]not run[/]")
+            continue
+        st = s.get("status", "?")
+        status = f"[{STATUS_STYLE.get(st, '')}]{st}[/]"
+        if st == "diverged" and s.get("diverged_step") is not None:
+            status += f" @{s['diverged_step']}"
+        metrics = s.get("metrics") or {}
+        table.add_row(str(point.index), *(fmt_value(v) for v in point.values.values()), status,
+                      *(fmt_value(metrics.get(k, "")) for k in metric_keys), f"{s.get('wall_time_s', 0):.2f}")
+    out.print(table)
+    out.print(f"sweep folder: {folder}", highlight=False)
+    if interrupted:
+        raise typer.Exit(130)
+    bad = [s for s in results.values() if s.get("status") not in ("ok", "diverged")]
+    raise typer.Exit(1 if bad else 0)
+
+
+def _register_optional():
+    """Subcommands that live beside their own code (data, tui, compare/export)."""
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    for module, attr in (("labbench.data.cli", "register"), ("labbench.report", "register"),
+                         ("labbench.tui.cli", "register")):
+        if find_spec(module) is not None:
+            getattr(import_module(module), attr)(app)
+
+
+_register_optional()
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Headless output: a rich progress bar while a run goes, then a summary table."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+STATUS_STYLE = {"ok": "green", "diverged": "yellow", "interrupted": "magenta", "failed": "red",
+                "running": "cyan", "pending": "dim"}
+
+
+def fmt_value(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return f"{v:,}" if abs(v) >= 10_000 else str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        if v == 0:
+            return "0"
+        if abs(v) >= 1e5 or abs(v) < 1e-3:
+            return f"{v:.3e}"
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
+    return str(v)
+
+
+def rich_table(title: str, columns: list[str], rows: list[list], note: str = "") -> Table:
+    table = Table(title=title, title_justify="left", caption=note or None, caption_justify="left")
+    for i, col in enumerate(columns):
+        table.add_column(str(col), justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(fmt_value(c) for c in row))
+    return table
+
+
+class ConsoleProgress:
+    """A run listener that draws progress and prints text and tables as they come."""
+
+    def __init__(self, console: Console | None = None, quiet: bool = False, label: str = ""):
+        self.console = console or Console()
+        self.quiet = quiet
+        self.label = label
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[phase]} {task.completed:.0f}/{task.fields[total_txt]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=self.console,
+            transient=False,
+        )
+        self.task = None
+
+    def __enter__(self):
+        if not self.quiet:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if not self.quiet:
+            self.progress.stop()
+        return False
+
+    def _print(self, *items, **kw) -> None:
+        if not self.quiet:
+            self.progress.console.print(*items, **kw)
+
+    def __call__(self, event: dict) -> None:
+        if self.quiet:
+            return
+        kind = event.get("type")
+        if kind == "start":
+            desc = self.label or event.get("exercise", "run")
+            self.task = self.progress.add_task(desc, total=None, phase="epoch", total_txt="?", metrics="")
+        elif kind == "progress" and self.task is not None:
+            total = event.get("total")
+            self.progress.update(self.task, completed=event.get("step") or 0, total=total,
+                                 phase=event.get("phase") or "", total_txt=str(total) if total else "?")
+        elif kind == "scalars" and self.task is not None:
+            vals = event.get("values") or {}
+            shown = list(vals.items())[:4]
+            text = "  ".join(f"{k}={fmt_value(v if not isinstance(v, str) else float('nan'))}" for k, v in shown)
+            self.progress.update(self.task, metrics=text)
+        elif kind == "text":
+            style = {"warning": "yellow", "error": "red"}.get(event.get("level"), "")
+            self._print(f"[{style}]{event.get('text')}[/]" if style else event.get("text"), highlight=False)
+        elif kind == "table":
+            self._print(rich_table(event.get("title", ""), event.get("columns", []), event.get("rows", []),
+                                   event.get("note", "")))
+
+
+def summary_table(summary: dict, run_dir: Path | None = None) -> Table:
+    status = summary.get("status", "?")
+    table = Table(title=f"{summary.get('exercise', '')}  [{STATUS_STYLE.get(status, '')}]{status}[/]",
+                  title_justify="left", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    if summary.get("message"):
+        table.add_row("message", str(summary["message"]))
+    if summary.get("steps_done") is not None:
+        total = summary.get("steps_total")
+        table.add_row(summary.get("phase") or "steps", f"{summary['steps_done']}" + (f"/{total}" if total else ""))
+    table.add_row("wall time", f"{summary.get('wall_time_s', 0):.2f} s")
+    table.add_row("device", str(summary.get("device", "")))
+    for k, v in (summary.get("metrics") or {}).items():
+        table.add_row(k, fmt_value(v))
+    if run_dir is not None:
+        table.add_row("run folder", str(run_dir))
+    return table

@@ -1,0 +1,173 @@
+"""Session 1.1 - the perceptron vs linear regression, and a two-layer net.
+
+Course notebook: fit ``y = -sin(0.8 * pi * x)`` on 50 points of [0, 3] with one
+linear unit (SGD on the MSE), compare with the least-squares optimum, and with
+a small net (Dense(10, sigmoid) -> Dense(1), Adam).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Optional
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from ..engine import Exercise, Params, Run
+from ..nn import batch_indices, make_generator
+
+DESCRIPTION = """
+A **perceptron** without activation is linear regression trained by gradient
+descent. On `y = -sin(0.8·π·x)` for 50 points of [0, 3] it can at best reach
+the **least-squares optimum** (MSE 0.4235 with π; 0.0352 without, as in the
+course notebook). The learning rate decides how it gets there:
+
+* lr 0.2 reaches the optimum in about 25 epochs, lr 0.02 in about 37;
+* lr 0.0002 crawls (MSE about 0.444 after 2000 epochs);
+* lr 0.25 oscillates and converges slowly; **lr 0.3 diverges** - labbench
+  ends such a run as *diverged* and says at which epoch.
+
+The **two-layer** net (10 sigmoid units, Adam lr 0.1, 300 epochs, batch 25) can
+follow the curve; its loss is best seen on a log scale.
+
+Questions: why does a linear unit stop at 0.4235? Which learning rates are
+stable, and why does the bound depend on the data (the largest eigenvalue of
+the input's second-moment matrix)?
+"""
+
+COURSE = {
+    "perceptron": {"lr": 0.2, "epochs": 35, "batch_size": 50, "optimizer": "sgd"},
+    "two-layer": {"lr": 0.1, "epochs": 300, "batch_size": 25, "optimizer": "adam"},
+}
+
+
+class PerceptronParams(Params):
+    model: Literal["perceptron", "two-layer", "both"] = Field(
+        "perceptron", description="Which model to train (both: one after the other, curves overlaid)")
+    use_pi: bool = Field(True, description="Target -sin(0.8*pi*x) (report); false: -sin(0.8*x) (course notebook)")
+    n_points: int = Field(50, ge=2, le=100_000, description="Number of points on [0, 3]")
+    lr: Optional[float] = Field(None, gt=0, description="Learning rate (unset: 0.2 perceptron, 0.1 two-layer)")
+    epochs: Optional[int] = Field(None, ge=1, le=1_000_000,
+                                  description="Epochs (unset: 35 perceptron, 300 two-layer)")
+    batch_size: Optional[int] = Field(None, ge=1, description="Batch size (unset: 50 perceptron, 25 two-layer)")
+    optimizer: Optional[Literal["sgd", "adam"]] = Field(
+        None, description="Optimiser (unset: SGD perceptron, Adam two-layer)")
+    hidden: int = Field(10, ge=1, le=10_000, description="Hidden sigmoid units of the two-layer net")
+
+
+def dataset_generation(n_points: int = 50, use_pi: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.linspace(0, 3, n_points, dtype=torch.float64)
+    y = -torch.sin(0.8 * (math.pi if use_pi else 1.0) * x)
+    return x.unsqueeze(1), y.unsqueeze(1)
+
+
+def least_squares(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float]:
+    """Closed-form optimum of one linear unit: (w, b, mse)."""
+    A = torch.cat([x, torch.ones_like(x)], dim=1)
+    sol = torch.linalg.lstsq(A, y).solution
+    w, b = sol[0, 0].item(), sol[1, 0].item()
+    mse = torch.mean((A @ sol - y) ** 2).item()
+    return w, b, mse
+
+
+def make_model(kind: str, hidden: int) -> torch.nn.Module:
+    if kind == "perceptron":
+        model = torch.nn.Linear(1, 1)
+        layers = [model]
+    else:
+        model = torch.nn.Sequential(torch.nn.Linear(1, hidden), torch.nn.Sigmoid(), torch.nn.Linear(hidden, 1))
+        layers = [m for m in model if isinstance(m, torch.nn.Linear)]
+    for layer in layers:  # Keras' Dense defaults: Glorot-uniform weights, zero biases
+        torch.nn.init.xavier_uniform_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+    return model.double()
+
+
+def settings(p: PerceptronParams, kind: str) -> dict:
+    s = dict(COURSE[kind])
+    for key in ("lr", "epochs", "batch_size", "optimizer"):
+        if getattr(p, key) is not None:
+            s[key] = getattr(p, key)
+    return s
+
+
+def train(kind: str, p: PerceptronParams, x, y, run: Run, step0: int, total: int, gen) -> tuple[torch.nn.Module, list]:
+    s = settings(p, kind)
+    model = make_model(kind, p.hidden)
+    opt_cls = torch.optim.SGD if s["optimizer"] == "sgd" else torch.optim.Adam
+    opt = opt_cls(model.parameters(), lr=s["lr"])
+    run.text(f"{kind}: {s['optimizer']} lr {s['lr']}, {s['epochs']} epochs, batch {s['batch_size']}")
+    losses = []
+    refresh = max(1, s["epochs"] // 20)
+    for epoch in range(1, s["epochs"] + 1):
+        # Keras-style epoch loss: the mean of the batch losses seen while training.
+        total_loss = torch.zeros((), dtype=x.dtype)
+        for idx in batch_indices(len(x), s["batch_size"], generator=gen):
+            loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total_loss += loss.detach() * len(idx)
+        epoch_loss = (total_loss / len(x)).item()
+        losses.append(epoch_loss)
+        run.scalars(epoch, {f"loss/{kind}": epoch_loss})
+        run.progress(step0 + epoch, total)
+        if epoch % refresh == 0 or epoch == s["epochs"]:
+            with torch.no_grad():
+                run.figure(f"fit-{kind}", "line", title=f"{kind} fit (epoch {epoch})",
+                           x=x[:, 0], series={"data": y[:, 0], kind: model(x)[:, 0]})
+    return model, losses
+
+
+def run(p: PerceptronParams, run: Run) -> None:
+    # --- data
+    x, y = dataset_generation(p.n_points, p.use_pi)
+    w_opt, b_opt, mse_opt = least_squares(x, y)
+    run.text(f"least-squares optimum: w = {w_opt:.4f}, b = {b_opt:.4f}, MSE = {mse_opt:.4f}")
+    kinds = ["perceptron", "two-layer"] if p.model == "both" else [p.model]
+    total = sum(settings(p, k)["epochs"] for k in kinds)
+    run.progress(0, total)
+    gen = make_generator(run.seed)
+
+    # --- models and training
+    fits = {"data": y[:, 0]}
+    metrics: dict[str, float] = {"optimum_mse": mse_opt, "optimum_w": w_opt, "optimum_b": b_opt}
+    step0 = 0
+    for kind in kinds:
+        model, losses = train(kind, p, x, y, run, step0, total, gen)
+        step0 += len(losses)
+        with torch.no_grad():
+            pred = model(x)
+            final = torch.mean((pred - y) ** 2).item()
+        fits[kind] = pred[:, 0]
+        prefix = "" if len(kinds) == 1 else f"{kind}_"
+        metrics[f"{prefix}final_mse"] = final
+        metrics[f"{prefix}final_loss"] = losses[-1]
+        if kind == "perceptron":
+            metrics["w"] = model.weight.item()
+            metrics["b"] = model.bias.item()
+            hit = next((i + 1 for i, v in enumerate(losses) if v <= mse_opt + 1e-3), None)
+            if hit is not None:
+                metrics["epoch_at_optimum"] = hit
+        run.summary(**metrics)
+
+    # --- pictures
+    run.figure("fit", "line", title="data and fitted curves", x=x[:, 0], series=fits, xlabel="x", ylabel="y")
+    gap = {k: v for k, v in metrics.items() if k.endswith("final_mse")}
+    run.table("result", ["quantity", "value"],
+              [["least-squares MSE", mse_opt], ["least-squares w", w_opt], ["least-squares b", b_opt]]
+              + [[k, v] for k, v in gap.items()], title="Perceptron vs least squares")
+    if not np.isfinite(list(gap.values())).all():  # pragma: no cover - the divergence check stops this earlier
+        run.text("the fit is not finite", level="warning")
+
+
+EXERCISE = Exercise(
+    id="1.1-perceptron",
+    title="Perceptron vs linear regression, and a two-layer net",
+    session=1,
+    description=DESCRIPTION,
+    Params=PerceptronParams,
+    run=run,
+    primary_metric="final_mse",
+)

@@ -1,0 +1,32 @@
+"""Shared fixtures. Real data lives in ../shared/data beside the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory, monkeypatch):
+    """No test writes into the user's real data, presets or runs folders."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("LABBENCH_PRESETS", str(home / "presets"))
+    if "LABBENCH_DATA" not in os.environ:
+        monkeypatch.setenv("LABBENCH_DATA", str(home / "data"))
+    yield
+
+
+@pytest.fixture
+def shared_data(monkeypatch) -> Path:
+    """Point the data registry at ../shared/data, or skip with the reason."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (../shared/data beside the repository)")
+    monkeypatch.setenv("LABBENCH_DATA", str(SHARED_DATA))
+    return SHARED_DATA

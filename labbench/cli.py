@@ -261,7 +261,10 @@ def run(
         fail(f"cannot create the run folder: {exc}")
     with ConsoleProgress(quiet=quiet, label=preset.exercise.id) as progress:
         result = execute(preset, folder, listeners=[progress], device=dev)
-    if quiet:
+    if result.summary.get("error_kind") == "data":
+        err.print(f"[bold red]error:[/] {result.summary.get('message')}", highlight=False, soft_wrap=True)
+        err.print(f"(the run folder {folder} records the failure)", highlight=False)
+    elif quiet:
         out.print(f"{result.status} {folder}", highlight=False)
     else:
         out.print(summary_table(result.summary, folder))
@@ -358,7 +361,11 @@ def _register_optional():
 
     for module, attr in (("labbench.data.cli", "register"), ("labbench.report", "register"),
                          ("labbench.tui.cli", "register")):
-        if find_spec(module) is not None:
+        try:
+            spec = find_spec(module)
+        except ModuleNotFoundError:  # its parent package is not there
+            spec = None
+        if spec is not None:
             getattr(import_module(module), attr)(app)
 
 

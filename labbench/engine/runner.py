@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..data import DataError
 from .devices import describe_device, resolve_device, seed_everything
 from .events import EXIT_CODES, META, PRESET, SUMMARY, write_json_atomic
 from .presets import Preset, render_preset
@@ -36,6 +37,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        if self.summary.get("error_kind") == "data":
+            return 2  # bad input: the data set is missing or corrupt
         return EXIT_CODES.get(self.status, 1)
 
 
@@ -173,6 +176,9 @@ def execute(preset: Preset, run_dir: Path, *, listeners=None, stop: StopSignal |
         summary["diverged_step"] = exc.step
     except (Interrupted, KeyboardInterrupt):
         status, message = "interrupted", "stopped by the user"
+    except DataError as exc:  # missing or corrupt data: the user's to fix, no traceback
+        status, message = "failed", str(exc)
+        summary["error_kind"] = "data"
     except Exception as exc:  # the run failed; the folder still says so
         status, message = "failed", f"{type(exc).__name__}: {exc}"
         summary["traceback"] = traceback.format_exc()

@@ -354,6 +354,32 @@ def _sweep(preset, out_dir, runs_dir, quiet):
     raise typer.Exit(1 if bad else 0)
 
 
+@app.command()
+def doctor():
+    """Check the set-up: versions, devices, data folder, runs folder."""
+    import platform
+
+    import torch
+
+    from .data import data_root
+    from .engine.devices import available_devices
+
+    table = Table(title="labbench doctor", title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("found")
+    table.add_row("labbench", __version__)
+    table.add_row("python", platform.python_version())
+    table.add_row("torch", f"{torch.__version__} (CUDA {torch.version.cuda or 'none'})")
+    for dev in available_devices():
+        mem = f", {dev.free_mb:,} of {dev.total_mb:,} MiB free" if dev.total_mb else ""
+        table.add_row(dev.name, f"{dev.label}{mem}")
+    if not torch.cuda.is_available():
+        table.add_row("cuda", "[yellow]not available[/]: runs go on the CPU")
+    root = data_root()
+    table.add_row("data folder", f"{root} ({'exists' if root.is_dir() else 'not created yet'})")
+    out.print(table)
+
+
 def _register_optional():
     """Subcommands that live beside their own code (data, tui, compare/export)."""
     from importlib import import_module

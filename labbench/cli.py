@@ -320,12 +320,17 @@ def _sweep(preset, out_dir, runs_dir, quiet):
                 interrupted = True
                 break
 
-    metric_keys: list[str] = []
+    primary = preset.exercise.primary_metric
+    metric_keys: list[str] = [primary] if primary else []
     for s in results.values():
-        for k in (s.get("metrics") or {}):
-            if k not in metric_keys and isinstance(s["metrics"][k], (int, float)):
+        for k, v in (s.get("metrics") or {}).items():
+            if k not in metric_keys and isinstance(v, (int, float)) and not isinstance(v, bool):
                 metric_keys.append(k)
-    metric_keys = metric_keys[:6]
+    if len(results) > 1:  # a metric equal at every point says nothing about the sweep
+        metric_keys = [k for k in metric_keys if k == primary or len(
+            {repr((s.get("metrics") or {}).get(k)) for s in results.values()}) > 1]
+    room = max(1, (out.width - 14 - 10 * len(preset.sweep)) // 11)  # keep the table inside the terminal
+    metric_keys = metric_keys[:min(6, room)]
     table = Table(title=f"sweep {preset.exercise.id}: {len(results)}/{len(points)} runs", title_justify="left")
     table.add_column("#")
     for k in preset.sweep:
@@ -337,14 +342,14 @@ def _sweep(preset, out_dir, runs_dir, quiet):
     for point in points:
         s = results.get(point.index)
         if s is None:
-            table.add_row(str(point.index), *(fmt_value(v) for v in point.values.values()), "[dim]not run[/]")
+            table.add_row(str(point.index), *(str(v) for v in point.values.values()), "[dim]not run[/]")
             continue
         st = s.get("status", "?")
         status = f"[{STATUS_STYLE.get(st, '')}]{st}[/]"
         if st == "diverged" and s.get("diverged_step") is not None:
             status += f" @{s['diverged_step']}"
         metrics = s.get("metrics") or {}
-        table.add_row(str(point.index), *(fmt_value(v) for v in point.values.values()), status,
+        table.add_row(str(point.index), *(str(v) for v in point.values.values()), status,
                       *(fmt_value(metrics.get(k, "")) for k in metric_keys), f"{s.get('wall_time_s', 0):.2f}")
     out.print(table)
     out.print(f"sweep folder: {folder}", highlight=False)

@@ -125,6 +125,7 @@ def run(p: PerceptronParams, run: Run) -> None:
     x, y = dataset_generation(p.n_points, p.use_pi)
     w_opt, b_opt, mse_opt = least_squares(x, y)
     run.text(f"least-squares optimum: w = {w_opt:.4f}, b = {b_opt:.4f}, MSE = {mse_opt:.4f}")
+    run.summary(optimum_mse=mse_opt, optimum_w=w_opt, optimum_b=b_opt)
     kinds = ["perceptron", "two-layer"] if p.model == "both" else [p.model]
     total = sum(settings(p, k)["epochs"] for k in kinds)
     run.progress(0, total)
@@ -132,7 +133,7 @@ def run(p: PerceptronParams, run: Run) -> None:
 
     # --- models and training
     fits = {"data": y[:, 0]}
-    metrics: dict[str, float] = {"optimum_mse": mse_opt, "optimum_w": w_opt, "optimum_b": b_opt}
+    metrics: dict[str, float] = {}
     step0 = 0
     for kind in kinds:
         model, losses = train(kind, p, x, y, run, step0, total, gen)

@@ -3,6 +3,7 @@ memory when there is one, else the CPU."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -83,6 +84,10 @@ def describe_device(device) -> dict:
         import platform
 
         info.update(name=platform.processor() or platform.machine(), threads=torch.get_num_threads())
+        try:
+            info["memory_mb"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+        except (ValueError, OSError, AttributeError):  # not on every platform
+            pass
     return info
 
 

@@ -29,7 +29,7 @@ presets_app = typer.Typer(help="Create, check and list presets (TOML files of se
 app.add_typer(presets_app, name="presets")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class BadInput(Exception):

@@ -1,0 +1,136 @@
+"""Comparing runs: load several run folders, align their curves by step, find
+the parameters that differ, and draw the overlay with a stable colour per run."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+
+from ..engine.events import iter_events, scalar_history
+from ..runs import RunInfo, differing_keys, load_run
+from .plots import color, draw_line, figure_text, new_figure
+
+
+@dataclass
+class Compared:
+    info: RunInfo
+    curves: dict[str, tuple[list, list]] = field(default_factory=dict)
+    color: tuple[int, int, int] = (255, 255, 255)
+
+    @property
+    def label(self) -> str:
+        return self.info.name or self.info.id
+
+
+@dataclass
+class Comparison:
+    runs: list[Compared]
+
+    @property
+    def curve_names(self) -> list[str]:
+        """Curve names, those every run has first."""
+        names: list[str] = []
+        for r in self.runs:
+            for k in r.curves:
+                if k not in names:
+                    names.append(k)
+        common = [n for n in names if all(n in r.curves for r in self.runs)]
+        return common + [n for n in names if n not in common]
+
+    def differing_params(self) -> list[str]:
+        return differing_keys([{"exercise": r.info.exercise, "seed": r.info.seed, **r.info.params} for r in self.runs])
+
+    def metric_names(self) -> list[str]:
+        names: list[str] = []
+        for r in self.runs:
+            for k, v in r.info.metrics.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in names:
+                    names.append(k)
+        return names
+
+    def overlay(self, curve: str) -> dict[str, tuple[list, list]]:
+        """{run label: (steps, values)} of one curve; runs without it are left out."""
+        out = {}
+        for r in self.runs:
+            if curve in r.curves:
+                out[self.unique_label(r)] = r.curves[curve]
+        return out
+
+    def unique_label(self, r: Compared) -> str:
+        labels = [x.label for x in self.runs]
+        lab = r.label
+        return lab if labels.count(lab) == 1 else f"{lab} #{self.runs.index(r) + 1}"
+
+    def colors(self) -> dict[str, tuple[int, int, int]]:
+        return {self.unique_label(r): r.color for r in self.runs}
+
+
+def load_comparison(paths: list[Path | str]) -> Comparison:
+    """Runs in the given order; run i keeps palette colour i."""
+    runs = []
+    for i, p in enumerate(paths):
+        info = load_run(p) or RunInfo(path=Path(p), status="missing")
+        hist = scalar_history(iter_events(Path(p)))
+        curves = {k: (list(xs), list(ys)) for k, (xs, ys) in hist.items()}
+        runs.append(Compared(info=info, curves=curves, color=color(i)))
+    return Comparison(runs)
+
+
+def curve_stats(ys: list) -> dict[str, float]:
+    vals = [v for v in ys if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not vals:
+        return {"min": math.nan, "max": math.nan, "last": math.nan}
+    return {"min": min(vals), "max": max(vals), "last": vals[-1]}
+
+
+def render_overlay(cmp: Comparison, curve: str, width: int = 80, height: int = 16, logy: bool = False) -> Text:
+    fig = new_figure()
+    draw_line(fig, cmp.overlay(curve), logy=logy, colors=cmp.colors(), title=curve)
+    return figure_text(fig, width, height)
+
+
+def _fmt(v) -> str:
+    from ..console import fmt_value
+
+    return fmt_value(v)
+
+
+def comparison_table(cmp: Comparison, only_differing: bool = False, curve: str | None = None,
+                     max_params: int = 12) -> Table:
+    """One row per run: colour swatch, status, parameters (all or only those that
+    differ), final metrics, and min/last of the chosen curve."""
+    if only_differing:
+        keys = cmp.differing_params()
+    else:
+        keys = []
+        for r in cmp.runs:
+            for k in r.info.params:
+                if k not in keys:
+                    keys.append(k)
+    keys = keys[:max_params]
+    metrics = cmp.metric_names()[:6]
+    table = Table(show_lines=False, expand=False, title_justify="left")
+    table.add_column("run", no_wrap=True, max_width=28)
+    table.add_column("status")
+    for k in keys:
+        table.add_column(k, justify="right")
+    for m in metrics:
+        table.add_column(m, justify="right", style="bold")
+    if curve:
+        table.add_column(f"{curve} min", justify="right")
+        table.add_column(f"{curve} last", justify="right")
+    for r in cmp.runs:
+        params = {"exercise": r.info.exercise, "seed": r.info.seed, **r.info.params}
+        label = Text("██ ", style=f"rgb({r.color[0]},{r.color[1]},{r.color[2]})")
+        label.append(cmp.unique_label(r))
+        row = [label, r.info.status] + [_fmt(params.get(k, "")) for k in keys]
+        row += [_fmt(r.info.metrics.get(m, "")) for m in metrics]
+        if curve:
+            st = curve_stats(r.curves.get(curve, ([], []))[1])
+            row += [_fmt(st["min"]), _fmt(st["last"])]
+        table.add_row(*row)
+    return table

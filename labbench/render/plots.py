@@ -1,0 +1,231 @@
+"""Plotext-based line, scatter, bar and histogram pictures.
+
+Each ``draw_*`` function draws into a plotext figure object: the TUI passes the
+``plt`` of a textual-plotext ``PlotextPlot`` widget (so the widget sizes and
+themes it), the console passes a fresh figure and turns the result into a rich
+``Text`` with :func:`figure_text`. Long curves are downsampled first (min/max per
+bucket), so a 10,000-point curve draws as fast as a 500-point one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+from rich.text import Text
+
+#: series colours, in order; a run/series keeps its colour by its index
+PALETTE: list[tuple[int, int, int]] = [
+    (78, 161, 255), (255, 159, 64), (80, 200, 120), (240, 82, 82), (176, 132, 230),
+    (230, 200, 60), (64, 210, 210), (240, 120, 200), (170, 170, 170), (160, 110, 70),
+]
+
+
+def color(i: int) -> tuple[int, int, int]:
+    return PALETTE[i % len(PALETTE)]
+
+
+def new_figure():
+    """A fresh, independent plotext figure (not plotext's global one)."""
+    from plotext._figure import _figure_class
+
+    fig = _figure_class()
+    fig.theme("clear")
+    return fig
+
+
+def figure_text(fig, width: int, height: int) -> Text:
+    """Build ``fig`` at ``width`` x ``height`` characters as a rich Text."""
+    width, height = max(int(width), 10), max(int(height), 5)
+    fig.plotsize(width, height)
+    if hasattr(fig, "_set_size"):
+        fig._set_size(width, height)
+    return Text.from_ansi(fig.build())
+
+
+def _finite(v) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        if isinstance(v, str):
+            return {"inf": math.inf, "-inf": -math.inf}.get(v, math.nan)
+        return math.nan
+    return f
+
+
+def downsample(xs: Sequence[float], ys: Sequence[float], max_points: int = 400) -> tuple[list[float], list[float]]:
+    """At most about ``max_points`` points that keep the curve's shape: each
+    bucket of consecutive points is replaced by its min and max (in x order).
+    Non-finite values are dropped."""
+    pts = [(float(x), y) for x, y in zip(xs, (_finite(v) for v in ys))
+           if x is not None and math.isfinite(_finite(x)) and math.isfinite(y)]
+    n = len(pts)
+    if n <= max_points or max_points < 4:
+        return [p[0] for p in pts], [p[1] for p in pts]
+    buckets = max_points // 2
+    ox, oy = [], []
+    for b in range(buckets):
+        lo, hi = b * n // buckets, (b + 1) * n // buckets
+        chunk = pts[lo:hi]
+        if not chunk:
+            continue
+        i_min = min(range(len(chunk)), key=lambda i: chunk[i][1])
+        i_max = max(range(len(chunk)), key=lambda i: chunk[i][1])
+        for i in sorted({i_min, i_max}):
+            ox.append(chunk[i][0])
+            oy.append(chunk[i][1])
+    return ox, oy
+
+
+def _xy(value: Any, shared_x: Sequence | None) -> tuple[list, list]:
+    """A series given as ys (with the shared x), (xs, ys) or {"x": .., "y": ..}."""
+    if isinstance(value, dict):
+        return list(value.get("x") or []), list(value.get("y") or [])
+    if isinstance(value, tuple) and len(value) == 2:
+        return list(value[0]), list(value[1])
+    ys = list(value)
+    xs = list(shared_x) if shared_x is not None else list(range(len(ys)))
+    return xs[:len(ys)], ys[:len(xs)]
+
+
+def _labels(fig, title: str = "", xlabel: str = "", ylabel: str = "") -> None:
+    if title:
+        fig.title(title)
+    if xlabel:
+        fig.xlabel(xlabel)
+    if ylabel:
+        fig.ylabel(ylabel)
+
+
+def draw_line(fig, series: dict, x: Sequence | None = None, *, logy: bool = False,
+              markers: Iterable[dict] | None = None, title: str = "", xlabel: str = "", ylabel: str = "",
+              colors: dict | None = None, max_points: int = 400) -> int:
+    """Curves on one chart; returns the number of points drawn (after
+    downsampling). ``colors`` maps a label to an RGB tuple (default: palette order)."""
+    fig.clear_data()
+    drawn = 0
+    ymin = math.inf
+    for i, (label, value) in enumerate(series.items()):
+        xs, ys = _xy(value, x)
+        xs, ys = downsample(xs, ys, max_points)
+        if logy:
+            keep = [(a, b) for a, b in zip(xs, ys) if b > 0]
+            xs, ys = [a for a, _ in keep], [b for _, b in keep]
+        if not xs:
+            continue
+        ymin = min(ymin, min(ys))
+        c = (colors or {}).get(label) or color(i)
+        if len(xs) == 1:
+            fig.scatter(xs, ys, label=str(label), color=c, marker="dot")
+        else:
+            fig.plot(xs, ys, label=str(label), color=c, marker="braille")
+        drawn += len(xs)
+    fig.yscale("log" if logy and drawn else "linear")
+    for m in markers or []:
+        try:
+            mx = float(m.get("x"))
+        except (TypeError, ValueError):
+            continue
+        fig.vertical_line(mx, color=(200, 200, 200))
+        if m.get("label") and drawn and math.isfinite(ymin):
+            fig.text(str(m["label"]), mx, ymin, color=(200, 200, 200))
+    _labels(fig, title, xlabel, ylabel)
+    return drawn
+
+
+def draw_scatter(fig, series: dict, lines: dict | None = None, *, title: str = "", xlabel: str = "",
+                 ylabel: str = "", max_points: int = 3000) -> int:
+    """Classes as coloured points, plus optional polylines (e.g. a SOM grid)."""
+    fig.clear_data()
+    drawn = 0
+    for i, (label, value) in enumerate(series.items()):
+        xs, ys = _xy(value, None)
+        step = max(1, len(xs) // max_points)
+        xs, ys = xs[::step], ys[::step]
+        pts = [(a, b) for a, b in zip(xs, ys) if math.isfinite(_finite(a)) and math.isfinite(_finite(b))]
+        if not pts:
+            continue
+        fig.scatter([_finite(a) for a, _ in pts], [_finite(b) for _, b in pts], label=str(label),
+                    color=color(i), marker="dot")
+        drawn += len(pts)
+    for j, (label, value) in enumerate((lines or {}).items()):
+        xs, ys = _xy(value, None)
+        if len(xs) >= 2:
+            fig.plot([_finite(a) for a in xs], [_finite(b) for b in ys], color=(150, 150, 150), marker="braille")
+            drawn += len(xs)
+    _labels(fig, title, xlabel, ylabel)
+    return drawn
+
+
+def draw_bar(fig, labels: Sequence | None = None, values: Sequence | None = None, series: dict | None = None, *,
+             title: str = "", xlabel: str = "", ylabel: str = "") -> int:
+    fig.clear_data()
+    labels = [str(v) for v in (labels or [])]
+    if series:
+        names = list(series)
+        data = [[_finite(v) for v in series[n]] for n in names]
+        if not labels:
+            labels = [str(i) for i in range(max(len(d) for d in data))]
+        fig.multiple_bar(labels, data, labels=[str(n) for n in names],
+                         color=[color(i) for i in range(len(names))])
+        drawn = sum(len(d) for d in data)
+    else:
+        vals = [_finite(v) for v in (values or [])]
+        if not labels:
+            labels = [str(i) for i in range(len(vals))]
+        fig.bar(labels, vals, color=color(0))
+        drawn = len(vals)
+    _labels(fig, title, xlabel, ylabel)
+    return drawn
+
+
+def draw_hist(fig, values: Sequence, bins: int = 20, *, logy: bool = False, marks: Iterable[dict] | None = None,
+              title: str = "", xlabel: str = "", ylabel: str = "") -> int:
+    import numpy as np
+
+    fig.clear_data()
+    arr = np.asarray([_finite(v) for v in values], dtype=float)
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        _labels(fig, title or "(no values)", xlabel, ylabel)
+        return 0
+    counts, edges = np.histogram(arr, bins=max(1, int(bins)))
+    centers = ((edges[:-1] + edges[1:]) / 2).tolist()
+    ys = counts.astype(float).tolist()
+    if logy:
+        ys = [math.log10(c) if c > 0 else 0.0 for c in ys]
+        ylabel = ylabel or "log10 count"
+    fig.bar(centers, ys, color=color(0), width=1.0)
+    ticks = np.linspace(edges[0], edges[-1], 5).tolist()
+    fig.xticks(ticks, [f"{t:.3g}" for t in ticks])
+    for m in marks or []:
+        try:
+            fig.vertical_line(float(m.get("x")), color=color(3))
+        except (TypeError, ValueError):
+            continue
+    _labels(fig, title, xlabel, ylabel)
+    return int(arr.size)
+
+
+def render_line(series: dict, x=None, width: int = 60, height: int = 15, **kw) -> Text:
+    fig = new_figure()
+    draw_line(fig, series, x, **kw)
+    return figure_text(fig, width, height)
+
+
+def render_scatter(series: dict, lines=None, width: int = 60, height: int = 15, **kw) -> Text:
+    fig = new_figure()
+    draw_scatter(fig, series, lines, **kw)
+    return figure_text(fig, width, height)
+
+
+def render_bar(labels=None, values=None, series=None, width: int = 60, height: int = 15, **kw) -> Text:
+    fig = new_figure()
+    draw_bar(fig, labels, values, series, **kw)
+    return figure_text(fig, width, height)
+
+
+def render_hist(values, bins: int = 20, width: int = 60, height: int = 15, **kw) -> Text:
+    fig = new_figure()
+    draw_hist(fig, values, bins, **kw)
+    return figure_text(fig, width, height)

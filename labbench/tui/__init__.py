@@ -1,0 +1,1 @@
+"""The Textual lab bench (``labbench`` with no command)."""

@@ -1,0 +1,71 @@
+"""Compare runs: their curves overlaid on one chart (a stable colour per run)
+and a table of parameters and final metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Select, Static
+from textual_plotext import PlotextPlot
+
+from ...render.compare import comparison_table, load_comparison
+from ...render.plots import draw_line
+
+
+class CompareScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("d", "toggle_differing", "Only differing"),
+        Binding("l", "toggle_log", "Log scale"),
+    ]
+
+    def __init__(self, paths: list[Path | str]):
+        super().__init__()
+        self.cmp = load_comparison(paths)
+        self.only_differing = False
+        self.logy = False
+        names = self.cmp.curve_names
+        self.curve = names[0] if names else None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="compare-bar"):
+            yield Label(f"Comparing {len(self.cmp.runs)} runs  curve:", id="compare-title")
+            yield Select([(n, n) for n in self.cmp.curve_names], value=self.curve if self.curve else Select.NULL,
+                         allow_blank=self.curve is None, compact=True, id="compare-curve")
+        yield PlotextPlot(id="compare-plot")
+        with VerticalScroll(id="compare-table-box"):
+            yield Static(id="compare-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        plot = self.query_one("#compare-plot", PlotextPlot)
+        if self.curve:
+            draw_line(plot.plt, self.cmp.overlay(self.curve), logy=self.logy, colors=self.cmp.colors(),
+                      title=self.curve + (" (log)" if self.logy else ""))
+        else:
+            plot.plt.clear_data()
+            plot.plt.title("no curves in these runs")
+        plot.refresh()
+        table = comparison_table(self.cmp, only_differing=self.only_differing, curve=self.curve)
+        table.title = "only the parameters that differ (d: all)" if self.only_differing else "all parameters (d: only differing)"
+        self.query_one("#compare-table", Static).update(table)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.value is not Select.NULL:
+            self.curve = event.value
+            self.redraw()
+
+    def action_toggle_differing(self) -> None:
+        self.only_differing = not self.only_differing
+        self.redraw()
+
+    def action_toggle_log(self) -> None:
+        self.logy = not self.logy
+        self.redraw()

@@ -1,0 +1,1 @@
+"""Widgets of the lab bench, one module per panel."""

@@ -1,0 +1,125 @@
+"""The terminal render layer: plots, image grids, heat maps, figures, compare."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+from rich.console import Console
+from rich.text import Text
+
+from labbench.render import downsample, render_figure, render_heatmap, render_images, render_line
+from labbench.render.compare import comparison_table, load_comparison
+from labbench.render.images import UPPER, to_uint8
+from labbench.runs import differing_keys, list_runs
+
+
+def plain(renderable, width=100) -> str:
+    c = Console(width=width, record=True, file=open("/dev/null", "w"), color_system="truecolor")
+    c.print(renderable)
+    return c.export_text()
+
+
+def test_downsample_keeps_extremes_and_bounds_points():
+    xs = list(range(10_000))
+    ys = [math.sin(i / 300) for i in xs]
+    ys[7777] = 5.0  # a spike must survive
+    dx, dy = downsample(xs, ys, 400)
+    assert len(dx) <= 400
+    assert max(dy) == 5.0 and 7777 in dx
+    assert min(dy) == min(ys)
+    assert dx == sorted(dx)
+    # non-finite values are dropped, short curves are kept whole
+    assert downsample([0, 1, 2], [1.0, float("nan"), 2.0]) == ([0.0, 2.0], [1.0, 2.0])
+
+
+def test_line_with_log_scale_and_marker_renders_at_size():
+    xs = list(range(1, 10_001))
+    text = render_line({"train": (xs, [1 / x for x in xs]), "val": (xs, [1.2 / x for x in xs])}, width=70,
+                       height=14, logy=True, markers=[{"x": 5000, "label": "early stop"}], title="loss")
+    assert isinstance(text, Text)
+    lines = text.plain.splitlines()
+    assert len(lines) == 14 and max(len(line) for line in lines) <= 70
+    assert "train" in text.plain and "early stop" in text.plain
+
+
+def test_images_half_blocks_grey_and_colour():
+    grey = np.zeros((3, 28, 28), dtype=np.float32)
+    grey[:, 10:18, 12:16] = 1.0
+    t = render_images(grey, captions=["7/7", "1/7", "3/3"], highlight=[1], width=90)
+    lines = t.plain.splitlines()
+    assert len(lines) == 14 + 1  # 28 pixel rows in 14 half-block lines, then captions
+    assert lines[0].count(UPPER) == 3 * 28
+    assert "x1/7" in lines[-1]  # the wrong one is marked
+    red = [s for s in t.spans if "red" in str(s.style)]
+    assert red, "the highlighted caption is drawn in red"
+    # narrow: the grid wraps onto more rows and images shrink to fit
+    narrow = render_images(grey, width=20)
+    assert max(len(line) for line in narrow.plain.splitlines()) <= 20
+    colour = render_images(np.random.RandomState(0).rand(2, 3, 8, 8), width=40, colors="256")
+    assert colour.plain.splitlines()[0].count(UPPER) == 16
+    from rich.color import ColorType
+
+    kinds = {s.style.color.type for s in colour.spans} | {s.style.bgcolor.type for s in colour.spans}
+    assert kinds == {ColorType.EIGHT_BIT}  # 256-colour: palette numbers, no RGB
+    assert to_uint8(np.full((1, 2, 2), -1.0)).max() == 0
+
+
+def test_heatmap_annotated_confusion_matrix_with_labels_and_marks():
+    z = [[50, 2, 0], [3, 40, 7], [0, 1, 49]]
+    t = render_heatmap(z, xlabels=["a", "b", "c"], ylabels=["cat", "dog", "car"], annotate=True,
+                       marks=[{"row": 0, "col": 2, "text": "A"}], width=40, height=10)
+    text = t.plain
+    assert "cat" in text and "49" in text and "A" in text
+    big = render_heatmap(np.random.RandomState(0).rand(100, 100), width=30, height=12)
+    assert len(big.plain.splitlines()) <= 12
+    assert max(len(line) for line in big.plain.splitlines()) <= 30
+
+
+def test_render_figure_dispatches_every_kind_and_survives_bad_data():
+    figs = [
+        {"kind": "line", "title": "fit", "data": {"x": [0, 1, 2], "series": {"data": [0, 1, 0]}}},
+        {"kind": "scatter", "data": {"series": {"A": {"x": [0, 1], "y": [1, 0]}, "B": {"x": [2], "y": [2]}},
+                                     "lines": {"grid": {"x": [0, 2], "y": [0, 2]}}}},
+        {"kind": "heatmap", "data": {"z": [[1, 2], [3, 4]], "annotate": True}},
+        {"kind": "bar", "data": {"labels": ["sgd", "adam"], "values": [0.3, 0.1]}},
+        {"kind": "bar", "data": {"labels": ["a", "b"], "series": {"x": [1, 2], "y": [2, 1]}}},
+        {"kind": "hist", "data": {"values": list(range(100)), "bins": 10, "logy": True, "marks": [{"x": 50}]}},
+    ]
+    for f in figs:
+        t = render_figure(f, 50, 12)
+        assert isinstance(t, Text) and t.plain.strip(), f["kind"]
+        assert "cannot draw" not in t.plain, (f["kind"], t.plain)
+    bad = render_figure({"kind": "pie", "title": "p", "data": {}}, 40, 10)
+    assert "cannot draw" in bad.plain
+
+
+def _fake_run(folder, lr, losses, status="ok"):
+    folder.mkdir(parents=True)
+    events = [{"t": 0, "type": "start", "exercise": "1.1-perceptron", "params": {"lr": lr}}]
+    events += [{"t": i, "type": "scalars", "step": i + 1, "values": {"loss/train": v}} for i, v in enumerate(losses)]
+    (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (folder / "summary.json").write_text(json.dumps({
+        "status": status, "exercise": "1.1-perceptron", "params": {"lr": lr, "epochs": len(losses)}, "seed": 0,
+        "metrics": {"final_mse": losses[-1]}, "start": f"2024-01-01T00:00:0{len(losses)}"}))
+
+
+def test_runs_listing_and_comparison(tmp_path):
+    _fake_run(tmp_path / "a", 0.2, [1.0, 0.5, 0.42])
+    _fake_run(tmp_path / "b", 0.02, [1.0, 0.9, 0.8, 0.7], status="interrupted")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / "not-a-run").mkdir()
+    runs = list_runs(tmp_path)
+    assert [r.path.name for r in runs] == ["b", "a"]  # newest first
+    assert runs[1].primary_metric() == ("final_mse", 0.42)
+    assert runs[0].status == "interrupted"
+    assert differing_keys([{"lr": 1, "e": 2}, {"lr": 2, "e": 2}]) == ["lr"]
+    cmp = load_comparison([tmp_path / "a", tmp_path / "b"])
+    assert cmp.curve_names == ["loss"] or cmp.curve_names == ["loss/train"]
+    assert set(cmp.differing_params()) == {"lr", "epochs"}
+    overlay = cmp.overlay(cmp.curve_names[0])
+    assert [len(xs) for xs, _ in overlay.values()] == [3, 4]
+    assert cmp.runs[0].color != cmp.runs[1].color
+    text = plain(comparison_table(cmp, only_differing=True, curve=cmp.curve_names[0]), width=160)
+    assert "0.4200" in text and "interrupted" in text and "epochs" in text

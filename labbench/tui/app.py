@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Markdown, Select, Static, TabbedContent, TabPane
 
-from ..engine.presets import list_presets, load_preset, render_preset, shipped_presets_dir
+from ..engine.presets import render_preset, shipped_presets_dir
 from ..runs import list_runs, load_run
 from .procs import RunManager, RunProc
 from .state import RunView
@@ -112,10 +112,18 @@ class LabBench(App):
     def _presets(self) -> dict[str, list[tuple[Path, bool]]]:
         out: dict[str, list[tuple[Path, bool]]] = {}
         folders = ([shipped_presets_dir()] if self.shipped_presets else [])
+        import tomllib
+
         for folder, user in [(f, False) for f in folders] + [(self.presets_dir, True)]:
-            for ex_id, paths in list_presets([folder]).items():
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.glob("*.toml")):
+                try:
+                    ex_id = tomllib.loads(path.read_text(encoding="utf-8")).get("exercise")
+                except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                    continue
                 if ex_id in self.exercises:
-                    out.setdefault(ex_id, []).extend((p, user) for p in paths)
+                    out.setdefault(ex_id, []).append((path, user))
         return out
 
     def on_mount(self) -> None:
@@ -186,24 +194,35 @@ class LabBench(App):
             self.load_preset_file(node.path)
 
     def load_preset_file(self, path: Path) -> None:
-        from ..engine.params import ParamsInvalid
+        """Fill the form from a preset file (shipped or the user's)."""
+        import tomllib
+
+        from ..engine.params import ParamsInvalid, validate_params
 
         try:
-            preset = load_preset(path)
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            ex = self.exercises.get(data.get("exercise"))
+            if ex is None:
+                raise ValueError(f"unknown exercise {data.get('exercise')!r}")
+            params = validate_params(ex.Params, data.get("params") or {})
         except ParamsInvalid as exc:
-            self.notify(str(exc), severity="error", title="preset not loaded")
+            self.notify(f"{path}: {exc}", severity="error", title="preset not loaded")
             return
-        if self.exercise is None or self.exercise.id != preset.exercise.id:
-            self.select_exercise(preset.exercise.id)
-            self.call_after_refresh(self._fill_form, preset)
+        except (OSError, ValueError, tomllib.TOMLDecodeError) as exc:
+            self.notify(f"{path}: {exc}", severity="error", title="preset not loaded")
+            return
+        seed = data.get("seed", 0) if isinstance(data.get("seed", 0), int) else 0
+        if self.exercise is None or self.exercise.id != ex.id:
+            self.select_exercise(ex.id)
+            self.call_after_refresh(self._fill_form, params, seed, path)
         else:
-            self._fill_form(preset)
+            self._fill_form(params, seed, path)
         self.action_tab("tab-exercise")
 
-    def _fill_form(self, preset) -> None:
+    def _fill_form(self, params, seed, path) -> None:
         if self.form is not None:
-            self.form.set_values(preset.params.model_dump(mode="json"), seed=preset.seed)
-            self.notify(f"loaded preset {preset.path.name if preset.path else preset.name}")
+            self.form.set_values(params.model_dump(mode="json"), seed=seed)
+            self.notify(f"loaded preset {Path(path).name}")
 
     # ------------------------------------------------------------- actions
     def action_tab(self, tab: str) -> None:
@@ -386,6 +405,7 @@ class LabBench(App):
     def tick(self) -> None:
         """Poll processes and tail the runs' events; redraw what changed."""
         ended = self.manager.poll()
+        finished_now = False
         for key, view in list(self.views.items()):
             if view.ended:
                 continue
@@ -393,6 +413,7 @@ class LabBench(App):
             if proc is not None and proc.state == "queued":
                 continue
             view.poll()
+            finished_now = finished_now or view.ended
         if self.selected is not None:
             self.query_one(LivePanel).refresh_view()
         if ended:
@@ -402,7 +423,7 @@ class LabBench(App):
                 self.notify(f"{p.folder.name}: {p.view.status}", severity=sev)
             self.query_one(LivePanel).refresh_view()
             self.refresh_runs()
-        elif self._started_since_refresh():
+        elif finished_now or self._started_since_refresh():
             self.refresh_runs()
 
     def _started_since_refresh(self) -> bool:

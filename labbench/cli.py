@@ -87,6 +87,8 @@ def print_exercise_list() -> None:
 def main_callback(
     ctx: typer.Context,
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    runs_dir: Optional[Path] = typer.Option(None, "--runs-dir", envvar="LABBENCH_RUNS",
+                                            help="Runs folder of the lab bench (default ./runs)."),
 ):
     if version:
         out.print(f"labbench {__version__}")
@@ -99,7 +101,7 @@ def main_callback(
             out.print("\nRun one with [bold]labbench run EXERCISE_ID[/] or [bold]labbench run PRESET.toml[/]; "
                       "[bold]labbench show EXERCISE_ID[/] explains it.")
             return
-        run_app()
+        run_app(runs_dir=runs_dir)
 
 
 @app.command("list")
@@ -248,7 +250,7 @@ def run(
 
     preset = _load_target(target, set_, seed=seed, device=device)
     if preset.sweep:
-        err.print("[yellow]note:[/] this preset has a [sweep] table; running it as a sweep "
+        err.print("[yellow]note:[/] this preset has a \\[sweep] table; running it as a sweep "
                   "(`labbench sweep` does the same)")
         _sweep(preset, out_dir, runs_dir, quiet)
         return
@@ -275,7 +277,7 @@ def run(
 
 @app.command()
 def sweep(
-    target: str = typer.Argument(..., help="A preset file (.toml) with a [sweep] table, or an exercise id"),
+    target: str = typer.Argument(..., help="A preset file (.toml) with a \\[sweep] table, or an exercise id"),
     set_: List[str] = typer.Option([], "--set", "-s", help="KEY=V1,V2,... sweeps KEY over the values; "
                                    "KEY=V fixes it. Repeatable."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for every point."),
@@ -284,7 +286,7 @@ def sweep(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new sweep folders go by default."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final table."),
 ):
-    """Run the grid of a preset's [sweep] lists (and --set lists), one run each."""
+    """Run the grid of a preset's \\[sweep] lists (and --set lists), one run each."""
     preset = _load_target(target, [], sweep_overrides=set_, seed=seed, device=device)
     _sweep(preset, out_dir, runs_dir, quiet)
 
@@ -361,7 +363,7 @@ def _sweep(preset, out_dir, runs_dir, quiet):
 
 @app.command()
 def doctor():
-    """Check the set-up: versions, devices, data folder, runs folder."""
+    """Check the set-up: versions, devices and the data folder."""
     import platform
 
     import torch

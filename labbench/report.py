@@ -42,8 +42,10 @@ def compare_cmd(
     logy: bool = typer.Option(False, "--logy", help="Log scale for the curves."),
     width: int = typer.Option(0, "--width", help="Chart width in characters (default: the terminal's)."),
 ):
-    """Put runs side by side: a table of parameters and final metrics, and their
-    curves overlaid with one colour per run."""
+    """Put runs side by side: parameters, final metrics and overlaid curves.
+
+    One colour per run; a sweep folder stands for all its points.
+    """
     from .render.compare import comparison_table, load_comparison, render_overlay
 
     paths = expand_run_paths(runs)
@@ -161,8 +163,11 @@ def export_cmd(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder to write into (created)."),
     fmt: str = typer.Option("md,csv,tex", "--tables", help="Table formats, comma-separated: md, csv, tex."),
 ):
-    """Write figures (SVG charts, PNG image grids and heat maps) and tables
-    (Markdown, CSV, LaTeX) for a report; with several runs also a comparison."""
+    """Write figures and tables for a report.
+
+    SVG charts, PNG image grids and heat maps, tables as Markdown, CSV and
+    LaTeX; with several runs also a comparison table and overlaid curves.
+    """
     from . import export as ex
 
     formats = [f.strip() for f in fmt.split(",") if f.strip()]

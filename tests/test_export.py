@@ -62,3 +62,23 @@ def test_export_refuses_what_is_not_a_run(tmp_path):
     (tmp_path / "empty").mkdir()
     res = runner.invoke(app, ["export", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "not a run folder" in res.output
+
+
+def test_compare_and_export_of_a_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    res = runner.invoke(app, ["sweep", "1.1-perceptron", "--set", "lr=0.2,0.02", "--set", "epochs=8",
+                              "--out", str(sweep), "-q"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["compare", str(sweep), "--width", "100"])
+    assert res.exit_code == 0, res.output
+    assert "001_lr=0.2" in res.output and "002_lr=0.02" in res.output
+    assert "loss/perceptron" in res.output
+    res = runner.invoke(app, ["compare", str(sweep), "--curve", "nope"])
+    assert res.exit_code == 2 and "no run has it" in res.output
+    res = runner.invoke(app, ["export", str(sweep), "--out", str(tmp_path / "rep"), "--tables", "md,csv"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.reader((tmp_path / "rep" / "compare.csv").open()))
+    assert rows[0][:3] == ["run", "status", "lr"]
+    assert [r[2] for r in rows[1:]] == ["0.2", "0.02"]
+    root = ET.parse(tmp_path / "rep" / "compare-loss-perceptron.svg").getroot()
+    assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 2

@@ -115,7 +115,7 @@ def train(kind: str, p: PerceptronParams, x, y, run: Run, step0: int, total: int
         run.progress(step0 + epoch, total)
         if epoch % refresh == 0 or epoch == s["epochs"]:
             with torch.no_grad():
-                run.figure(f"fit-{kind}", "line", title=f"{kind} fit (epoch {epoch})",
+                run.figure("fit", "line", title=f"{kind} fit (epoch {epoch})", xlabel="x", ylabel="y",
                            x=x[:, 0], series={"data": y[:, 0], kind: model(x)[:, 0]})
     return model, losses
 

@@ -146,3 +146,13 @@ def test_ctrl_c_leaves_a_complete_interrupted_folder(tmp_path):
     events = list(iter_events(out))
     assert events[-1]["type"] == "end" and events[-1]["status"] == "interrupted"
     assert (out / "preset.toml").read_text().startswith('exercise = "1.1-perceptron"')
+
+
+def test_a_single_set_value_replaces_a_sweep_list(tmp_path):
+    from labbench.engine.presets import load_preset
+
+    p = tmp_path / "s.toml"
+    p.write_text('exercise = "1.1-perceptron"\n[sweep]\nlr = [0.1, 0.2]\nepochs = [3, 4]\n')
+    preset = load_preset(p, sweep_overrides=["lr=0.05", "epochs=5,6,7"])
+    assert preset.params.lr == 0.05 and "lr" not in preset.sweep
+    assert preset.sweep == {"epochs": [5, 6, 7]}

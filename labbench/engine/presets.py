@@ -186,7 +186,8 @@ def preset_from_dict(data: dict, lines: _Lines | None = None, path: Path | None 
                                      where=at("sweep", key)))
 
     override_src: dict[str, str] = {}
-    for item in overrides or []:
+    tagged = [(item, False) for item in overrides or []] + [(item, True) for item in sweep_overrides or []]
+    for item, as_list in tagged:
         try:
             key, value = _split_override(item)
         except ParamsInvalid as exc:
@@ -195,23 +196,12 @@ def preset_from_dict(data: dict, lines: _Lines | None = None, path: Path | None 
         if key not in fields:
             errors.append(ParamError(key=key, message="unknown parameter" + suggest(key, fields), where="--set"))
             continue
-        params[key] = parse_value(value)
-        override_src[key] = "--set"
-        sweep.pop(key, None)  # an explicit value wins over a sweep list
-    for item in sweep_overrides or []:
-        try:
-            key, value = _split_override(item)
-        except ParamsInvalid as exc:
-            errors.extend(exc.errors)
-            continue
-        if key not in fields:
-            errors.append(ParamError(key=key, message="unknown parameter" + suggest(key, fields), where="--set"))
-            continue
-        values = [parse_value(v.strip()) for v in _split_list(value)]
+        values = [parse_value(v) for v in _split_list(value)] if as_list else [parse_value(value)]
         if len(values) > 1:
             sweep[key] = values
         else:
-            params[key] = values[0]
+            params[key] = values[0] if values else value
+            sweep.pop(key, None)  # an explicit value wins over a sweep list
         override_src[key] = "--set"
 
     if errors:

@@ -54,12 +54,12 @@ def test_t_new_reference_numbers(course_data):
 
 
 def test_course_model_learns_the_surface(course_data, tmp_path):
-    result, events = run_exercise("1.4-personal-regression", tmp_path, student_number="r0975169", epochs=25)
+    result, events = run_exercise("1.4-personal-regression", tmp_path, student_number="r0975169", epochs=50)
     assert result.status == "ok", result.summary.get("message")
     m = result.summary["metrics"]
     assert m["digits"] == "99765"
-    # the variance of T_new is about 0.3; a fitted net is far below it
-    assert m["test_mse"] < 0.03
+    # the variance of T_new is about 0.14; after 50 epochs the net is near 0.008
+    assert m["test_mse"] < 0.02
     assert m["test_half_mse"] == pytest.approx(m["test_mse"] / 2)
     heatmaps = {e["name"] for e in events if e["type"] == "figure" and e["kind"] == "heatmap"}
     assert {"train-surface", "test-surface", "prediction", "test-error"} <= heatmaps

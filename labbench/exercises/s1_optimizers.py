@@ -47,6 +47,10 @@ as the course records it), wall time per optimiser, final train MSE (on the
 noisy targets) and test MSE (the noiseless surface), the fitted surface and
 the squared residuals as heat maps.
 
+LBFGS with one iteration per step can **stall** on a plateau where its line
+search finds no decrease; which plateau it reaches depends on rounding (the
+batch order, the seed), in the notebook as here.
+
 Questions: which optimiser reaches the lowest error for the same number of
 epochs, and for the same wall time? What do small batches buy? Why is LBFGS so
 strong here (a tiny smooth problem, full batch)? What happens with noise?
@@ -254,11 +258,11 @@ def train_one(spec: OptSpec, init_state: dict, x, y, epochs: int, *, seed: int, 
 
     t0 = time.perf_counter()
     for epoch in range(epochs):
-        if bs == n:  # full batch: the order does not matter
-            batches = [(x, y)]
-        else:  # one gather per epoch; the mini-batches are then views (slices)
-            order = torch.cat(batch_indices(n, bs, generator=gen, device=x.device))
-            batches = zip(x[order].split(bs), y[order].split(bs))
+        # one gather per epoch; the mini-batches are then views (slices). The full
+        # batch is shuffled too, as the notebook's DataLoader does: the row order
+        # changes float32 rounding, and LBFGS can stall for good on a fixed order.
+        order = torch.cat(batch_indices(n, bs, generator=gen, device=x.device))
+        batches = zip(x[order].split(bs), y[order].split(bs))
         for box["x"], box["y"] in batches:
             if fast and fused is not None:
                 err, grads = net3l_grads(params, box["x"], box["y"])

@@ -62,7 +62,7 @@ def test_lbfgs_beats_plain_sgd_on_a_short_run(tmp_path):
     assert result.status == "ok", result.summary.get("message")
     m = result.summary["metrics"]
     sgd, lbfgs = m["sgd_lr_0.05_bs_1600_train_mse"], m["lbfgs_lr_1_bs_1600_train_mse"]
-    assert lbfgs < 0.5 * sgd
+    assert lbfgs < 0.6 * sgd  # seed 0: 0.019 vs 0.057
     assert m["best_optimizer"].startswith("LBFGS")
     kinds = {(e["type"], e.get("kind")) for e in events}
     assert ("figure", "heatmap") in kinds and ("table", None) in kinds

@@ -36,6 +36,7 @@ def test_student_number_gives_its_five_largest_digits():
     ({"digits": "9,9,x,6,5"}, "five digits"),
     ({"digits": [9, 9, 7]}, "five digits"),
     ({"digits": [0, 0, 0, 0, 0]}, "not all be zero"),
+    ({"student_number": "r0975169", "digits": "1,2,3,4,5"}, "give one of the two"),
 ])
 def test_bad_digits_say_what_is_expected(values, msg):
     with pytest.raises(ParamsInvalid, match=msg):

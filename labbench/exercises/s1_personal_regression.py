@@ -16,7 +16,7 @@ from typing import Literal, Optional
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..data import course
 from ..engine import Exercise, Params, Run
@@ -45,9 +45,8 @@ Models:
   epsilon 1e-3). With patience 5 the noisy validation loss stops the run
   early (test MSE about 0.026 with seed 0); patience 20 gets about 0.015.
 
-The course notebook prints its "final test error" as **half** the MSE
-(Keras' `0.5 * mean squared error` convention of the notebook); labbench
-shows the test MSE and that half-MSE, labelled.
+The course notebook prints its "final test error" as **half** the mean
+squared error; labbench shows the test MSE and that half-MSE, labelled.
 
 Shown: the loss curves with the early-stopping epoch marked, the training and
 test surfaces, the prediction on a regular grid and the squared test error, as
@@ -116,6 +115,16 @@ class PersonalRegressionParams(Params):
     @classmethod
     def _check_digits(cls, v):
         return None if v is None else _parse_digits(v)
+
+    @model_validator(mode="after")
+    def _agree(self):
+        if self.student_number and self.digits is not None:
+            from_number = digits_from_student_number(self.student_number)
+            if sorted(self.digits, reverse=True) != from_number:
+                raise ValueError(f"student_number {self.student_number} gives digits "
+                                 f"{','.join(map(str, from_number))} but digits is "
+                                 f"{','.join(map(str, self.digits))}; give one of the two")
+        return self
 
 
 def chosen_digits(p: PersonalRegressionParams) -> list[int]:

@@ -100,11 +100,35 @@ def grid_layout(n: int, img_w: int, width: int | None, ncols: int | None, gap: i
     return max(1, cols), factor
 
 
+def grid_lines(n: int, h: int, w: int, width: int | None, ncols: int | None, factor: int, gap: int,
+               captions: bool) -> int:
+    """Lines a grid of ``n`` (h x w) images takes when shrunk by ``factor``."""
+    cols, f = grid_layout(n, max(1, w // factor), width, ncols, gap)
+    per_row = -(-max(1, (h // factor) // f) // 2) + (1 if captions else 0)
+    return -(-n // cols) * per_row
+
+
+def pick_factor(n: int, h: int, w: int, width: int | None, ncols: int | None, gap: int, captions: bool,
+                max_lines: int | None, min_px: int) -> int:
+    """The smallest shrink factor whose grid fits ``max_lines``, without making
+    an image narrower than ``min_px`` pixels (small images are never shrunk)."""
+    factor = 1
+    if not max_lines:
+        return factor
+    while (w // (factor + 1) >= min_px
+           and grid_lines(n, h, w, width, ncols, factor, gap, captions) > max_lines):
+        factor += 1
+    return factor
+
+
 def render_images(array, captions: list | None = None, highlight: list | None = None, *, width: int | None = None,
                   ncols: int | None = None, colors: str = "truecolor", title: str = "", max_images: int = 64,
-                  gap: int = 1) -> Text:
+                  gap: int = 1, max_lines: int | None = None, min_px: int = 12) -> Text:
     """A grid of images with a caption under each; highlighted (wrong) ones
-    get their caption in red, marked with ``x``. ``colors`` is "truecolor" or "256"."""
+    get their caption in red, marked with ``x``. ``colors`` is "truecolor" or "256".
+    With ``max_lines``, images are shrunk (block mean, never below ``min_px``
+    pixels wide) until the grid fits in that many lines: 32 MNIST digits at
+    14x14 in a few rows rather than 28x28 three to a row."""
     arr = to_uint8(array)
     n = min(len(arr), max_images)
     out = Text()
@@ -114,7 +138,9 @@ def render_images(array, captions: list | None = None, highlight: list | None = 
         out.append("(no images)", style="dim")
         return out
     h, w = arr.shape[1:3]
-    cols, factor = grid_layout(n, w, width, ncols, gap)
+    pre = pick_factor(n, h, w, width, ncols, gap, bool(captions), max_lines, min_px)
+    cols, factor = grid_layout(n, max(1, w // pre), width, ncols, gap)
+    factor *= pre
     imgs = [shrink(arr[i], factor) for i in range(n)]
     cw = imgs[0].shape[1]
     marked = set(int(i) for i in (highlight or []))

@@ -21,6 +21,9 @@ PALETTE: list[tuple[int, int, int]] = [
 ]
 
 
+SPARSE = 30  # a scatter series with at most this many points is drawn with a heavy marker
+
+
 def color(i: int) -> tuple[int, int, int]:
     return PALETTE[i % len(PALETTE)]
 
@@ -62,8 +65,8 @@ def downsample(xs: Sequence[float], ys: Sequence[float], max_points: int = 400) 
     n = len(pts)
     if n <= max_points or max_points < 4:
         return [p[0] for p in pts], [p[1] for p in pts]
-    buckets = max_points // 2
-    ox, oy = [], []
+    buckets = (max_points - 2) // 2
+    ox, oy = [pts[0][0]], [pts[0][1]]
     for b in range(buckets):
         lo, hi = b * n // buckets, (b + 1) * n // buckets
         chunk = pts[lo:hi]
@@ -72,8 +75,12 @@ def downsample(xs: Sequence[float], ys: Sequence[float], max_points: int = 400) 
         i_min = min(range(len(chunk)), key=lambda i: chunk[i][1])
         i_max = max(range(len(chunk)), key=lambda i: chunk[i][1])
         for i in sorted({i_min, i_max}):
+            if lo + i == 0 or lo + i == n - 1:
+                continue  # the first and last points are added once, at the ends
             ox.append(chunk[i][0])
             oy.append(chunk[i][1])
+    ox.append(pts[-1][0])  # the newest point is always drawn (a live curve ends where the run is)
+    oy.append(pts[-1][1])
     return ox, oy
 
 
@@ -97,12 +104,37 @@ def _labels(fig, title: str = "", xlabel: str = "", ylabel: str = "") -> None:
         fig.ylabel(ylabel)
 
 
+def legend_text(entries: list[tuple[str, tuple[int, int, int]]], width: int | None = None) -> Text:
+    """One line naming the series in their colours (drawn above a chart, so
+    that the legend never hides data as plotext's in-plot legend does)."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for i, (label, rgb) in enumerate(entries):
+        if i:
+            out.append("  ")
+        out.append("━━ ", style=f"rgb({rgb[0]},{rgb[1]},{rgb[2]})")
+        out.append(str(label))
+    if width is not None:
+        out.truncate(width, overflow="ellipsis")
+    return out
+
+
+def _label(legend: list | None, label, rgb) -> str | None:
+    """The label for plotext, or None when the legend is drawn outside."""
+    if legend is None:
+        return str(label)
+    legend.append((str(label), tuple(rgb)))
+    return None
+
+
 def draw_line(fig, series: dict, x: Sequence | None = None, *, logy: bool = False,
               markers: Iterable[dict] | None = None, title: str = "", xlabel: str = "", ylabel: str = "",
-              colors: dict | None = None, max_points: int = 400) -> int:
+              colors: dict | None = None, max_points: int = 400, legend: list | None = None) -> int:
     """Curves on one chart; returns the number of points drawn (after
-    downsampling). ``colors`` maps a label to an RGB tuple (default: palette order)."""
+    downsampling). ``colors`` maps a label to an RGB tuple (default: palette
+    order). With a ``legend`` list, the (label, colour) pairs go there instead
+    of into plotext's legend box."""
     fig.clear_data()
+    xmin, xmax = math.inf, -math.inf
     drawn = 0
     ymin = math.inf
     for i, (label, value) in enumerate(series.items()):
@@ -114,11 +146,13 @@ def draw_line(fig, series: dict, x: Sequence | None = None, *, logy: bool = Fals
         if not xs:
             continue
         ymin = min(ymin, min(ys))
+        xmin, xmax = min(xmin, xs[0]), max(xmax, xs[-1])
         c = (colors or {}).get(label) or color(i)
+        lab = _label(legend, label, c)
         if len(xs) == 1:
-            fig.scatter(xs, ys, label=str(label), color=c, marker="dot")
+            fig.scatter(xs, ys, label=lab, color=c, marker="dot")
         else:
-            fig.plot(xs, ys, label=str(label), color=c, marker="braille")
+            fig.plot(xs, ys, label=lab, color=c, marker="braille")
         drawn += len(xs)
     fig.yscale("log" if logy and drawn else "linear")
     for m in markers or []:
@@ -128,16 +162,25 @@ def draw_line(fig, series: dict, x: Sequence | None = None, *, logy: bool = Fals
             continue
         fig.vertical_line(mx, color=(200, 200, 200))
         if m.get("label") and drawn and math.isfinite(ymin):
-            fig.text(str(m["label"]), mx, ymin, color=(200, 200, 200))
+            # a mark near the right edge gets its label on its left, so it is not cut off
+            right = xmax > xmin and (mx - xmin) / (xmax - xmin) > 0.6
+            fig.text(str(m["label"]), mx, ymin, color=(200, 200, 200), alignment="right" if right else "left")
     _labels(fig, title, xlabel, ylabel)
     return drawn
 
 
 def draw_scatter(fig, series: dict, lines: dict | None = None, *, title: str = "", xlabel: str = "",
-                 ylabel: str = "", max_points: int = 3000) -> int:
-    """Classes as coloured points, plus optional polylines (e.g. a SOM grid)."""
+                 ylabel: str = "", max_points: int = 3000, legend: list | None = None) -> int:
+    """Classes as coloured points, plus optional polylines (e.g. a SOM grid)
+    drawn underneath. A small series (prototypes, centroids: at most
+    ``SPARSE`` points) gets a heavier marker so it stands out."""
     fig.clear_data()
     drawn = 0
+    for j, (label, value) in enumerate((lines or {}).items()):
+        xs, ys = _xy(value, None)
+        if len(xs) >= 2:
+            fig.plot([_finite(a) for a in xs], [_finite(b) for b in ys], color=(120, 120, 120), marker="braille")
+            drawn += len(xs)
     for i, (label, value) in enumerate(series.items()):
         xs, ys = _xy(value, None)
         step = max(1, len(xs) // max_points)
@@ -145,20 +188,16 @@ def draw_scatter(fig, series: dict, lines: dict | None = None, *, title: str = "
         pts = [(a, b) for a, b in zip(xs, ys) if math.isfinite(_finite(a)) and math.isfinite(_finite(b))]
         if not pts:
             continue
-        fig.scatter([_finite(a) for a, _ in pts], [_finite(b) for _, b in pts], label=str(label),
-                    color=color(i), marker="dot")
+        sparse = len(pts) <= SPARSE and len(series) > 1
+        fig.scatter([_finite(a) for a, _ in pts], [_finite(b) for _, b in pts], label=_label(legend, label, color(i)),
+                    color=color(i), marker="●" if sparse else "dot")
         drawn += len(pts)
-    for j, (label, value) in enumerate((lines or {}).items()):
-        xs, ys = _xy(value, None)
-        if len(xs) >= 2:
-            fig.plot([_finite(a) for a in xs], [_finite(b) for b in ys], color=(150, 150, 150), marker="braille")
-            drawn += len(xs)
     _labels(fig, title, xlabel, ylabel)
     return drawn
 
 
 def draw_bar(fig, labels: Sequence | None = None, values: Sequence | None = None, series: dict | None = None, *,
-             title: str = "", xlabel: str = "", ylabel: str = "") -> int:
+             title: str = "", xlabel: str = "", ylabel: str = "", legend: list | None = None) -> int:
     fig.clear_data()
     labels = [str(v) for v in (labels or [])]
     if series:
@@ -166,7 +205,8 @@ def draw_bar(fig, labels: Sequence | None = None, values: Sequence | None = None
         data = [[_finite(v) for v in series[n]] for n in names]
         if not labels:
             labels = [str(i) for i in range(max(len(d) for d in data))]
-        fig.multiple_bar(labels, data, labels=[str(n) for n in names],
+        labs = [_label(legend, n, color(i)) for i, n in enumerate(names)]
+        fig.multiple_bar(labels, data, labels=labs if legend is None else None,
                          color=[color(i) for i in range(len(names))])
         drawn = sum(len(d) for d in data)
     else:
@@ -198,11 +238,16 @@ def draw_hist(fig, values: Sequence, bins: int = 20, *, logy: bool = False, mark
     fig.bar(centers, ys, color=color(0), width=1.0)
     ticks = np.linspace(edges[0], edges[-1], 5).tolist()
     fig.xticks(ticks, [f"{t:.3g}" for t in ticks])
+    top = max(ys) if ys else 0.0
     for m in marks or []:
         try:
-            fig.vertical_line(float(m.get("x")), color=color(3))
+            mx = float(m.get("x"))
         except (TypeError, ValueError):
             continue
+        fig.vertical_line(mx, color=color(3))
+        if m.get("label") and len(marks) <= 6:  # many marks: the lines alone (labels would pile up)
+            right = (mx - edges[0]) / max(edges[-1] - edges[0], 1e-300) > 0.6
+            fig.text(str(m["label"]), mx, top, color=color(3), alignment="right" if right else "left")
     _labels(fig, title, xlabel, ylabel)
     return int(arr.size)
 

@@ -105,7 +105,7 @@ class LabBench(App):
                 with TabPane("Live", id="tab-live"):
                     yield LivePanel(id="live")
                 with TabPane("Runs", id="tab-runs"):
-                    yield Static("space: mark  enter: reopen  c: compare marked  s: stop", id="runs-hint")
+                    yield Static("enter: open  space: mark  c: compare marked  s: stop", id="runs-hint")
                     yield RunsTable(id="runs")
         yield Footer()
 
@@ -264,6 +264,7 @@ class LabBench(App):
             self.notify(f"{proc.folder.name}: waiting for a free {proc.device_spec} device")
         self.show_view(proc.view)
         self.action_tab("tab-live")
+        self.query_one(LivePanel).focus_body()
         self.refresh_runs()
         return proc
 
@@ -381,6 +382,7 @@ class LabBench(App):
             self.views[key] = view
         self.show_view(view)
         self.action_tab("tab-live")
+        self.query_one(LivePanel).focus_body()
         return view
 
     def on_data_table_row_selected(self, event: RunsTable.RowSelected) -> None:

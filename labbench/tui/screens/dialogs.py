@@ -6,34 +6,47 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Markdown, Static
+from textual.widgets import Button, Input, Label, Static
 
-HELP = """\
-# labbench - keys
+KEYS = [
+    ("r", "run the exercise with the form's values"),
+    ("s", "stop the selected run (SIGINT; a hard kill after a grace period, or at once on a 2nd s)"),
+    ("1 2 3", "Exercise / Live / Runs tabs"),
+    ("l", "curves on a log scale (toggle)"),
+    ("ctrl+s", "save the form as a preset (user presets folder)"),
+    ("ctrl+z", "reset the form to the course defaults"),
+    ("enter", "(runs table) open a run: curves, figures, images, tables"),
+    ("space", "(runs table) mark a run for comparing"),
+    ("c", "compare the marked runs (2 or more)"),
+    ("d", "(compare) only the parameters that differ"),
+    ("pgup pgdn", "(live) scroll the run's panels; arrows and home/end too"),
+    ("tab", "next field; escape leaves a field / closes a screen"),
+    ("ctrl+p", "command palette (every action)"),
+    ("?", "this help"),
+    ("q", "quit (asks first when runs are going, then stops them)"),
+]
 
-| key | what it does |
-|-----|--------------|
-| `r` | run the exercise with the form's values |
-| `s` | stop the selected run (SIGINT; a hard kill after a grace period, or at once on a 2nd `s`) |
-| `1` `2` `3` | Exercise / Live / Runs tabs |
-| `l` | curves on a log scale (toggle) |
-| `ctrl+s` | save the form as a preset (user presets folder) |
-| `ctrl+z` | reset the form to the course defaults |
-| `space` | (runs table) mark a run; `enter` reopens it |
-| `c` | compare the marked runs (2 or more) |
-| `d` | (compare) only the parameters that differ |
-| `escape` | leave a field / close a screen |
-| `ctrl+p` | command palette (every action) |
-| `?` | this help |
-| `q` | quit (asks first when runs are going, then stops them) |
-
-Select an exercise in the tree; its presets are listed under it (user presets
-marked `*`); selecting a preset loads it into the form. A bad value is flagged
+NOTES = """\
+Select an exercise in the tree; its presets are listed under it (user presets \
+marked *); selecting a preset loads it into the form. A bad value is flagged \
 under its field and Run is refused until it is fixed.
 
-Runs are folders under the runs folder (`--runs-dir`, `$LABBENCH_RUNS`,
-default `./runs`); `labbench watch FOLDER` follows a run started elsewhere.
-"""
+Runs are folders under the runs folder (--runs-dir, $LABBENCH_RUNS, default \
+./runs); `labbench watch FOLDER` follows a run started elsewhere."""
+
+
+def help_renderable():
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE, show_header=False, pad_edge=False, padding=(0, 1), expand=True)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(ratio=1)
+    for key, what in KEYS:
+        table.add_row(key, what)
+    return Group(Text("labbench - keys", style="bold underline"), table, Text(NOTES, style="dim"))
 
 
 class HelpScreen(ModalScreen):
@@ -41,7 +54,7 @@ class HelpScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Markdown(HELP)
+            yield Static(help_renderable(), id="help-text")
 
     def action_dismiss(self) -> None:
         self.dismiss()

@@ -11,6 +11,9 @@ from textual.widgets import Tree
 from ...engine.registry import SESSIONS
 
 
+SESSION_LABEL_W = 25
+
+
 @dataclass
 class Node:
     kind: str  # "session", "exercise", "preset"
@@ -48,7 +51,9 @@ class ExerciseTree(Tree[Node]):
             items = [e for e in self.exercises.values() if e.session == session]
             if not items:
                 continue
-            snode = self.root.add(Text(f"{session} {title}", style="bold"), data=Node("session"), expand=True)
+            label = Text(f"{session} {title}", style="bold")
+            label.truncate(SESSION_LABEL_W, overflow="ellipsis")  # the tree is narrow; no sideways scrolling
+            snode = self.root.add(label, data=Node("session"), expand=True)
             for ex in items:
                 self.add_exercise(snode, ex)
         self.root.expand()

@@ -13,11 +13,12 @@ from textual.widget import Widget
 from textual.widgets import RichLog, Static
 from textual_plotext import PlotextPlot
 
-from ...console import STATUS_STYLE, fmt_value, rich_table
+from ...console import STATUS_STYLE, fmt_value
 from ...engine.events import load_artifact
-from ...render.figures import render_figure
+from ...render.figures import figure_data, render_figure
 from ...render.images import render_images
-from ...render.plots import draw_line
+from ...render.plots import draw_line, legend_text
+from ...render.tables import compact_table
 from ..state import RunView
 
 
@@ -25,8 +26,22 @@ def safe_id(prefix: str, name: str) -> str:
     return prefix + re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
+def term_colors(app) -> str:
+    """The colour mode pictures are drawn in, from the terminal's colour system:
+    "truecolor", "256" (tmux/screen/SSH sessions that announce 256 colours) or
+    "standard" (16 colours or none: heat maps switch to shade characters)."""
+    system = getattr(app.console, "color_system", None) if app is not None else None
+    if system == "truecolor":
+        return "truecolor"
+    if system == "256":
+        return "256"
+    return "standard"
+
+
 class CurvePlot(PlotextPlot):
-    """One chart of curves ("loss/train", "loss/val" share the chart "loss")."""
+    """One chart of curves ("loss/train", "loss/val" share the chart "loss").
+    The title and legend are a line above it (:class:`CurveChart`), so the
+    legend never covers the curves."""
 
     def __init__(self, chart: str, **kw):
         super().__init__(**kw)
@@ -34,34 +49,88 @@ class CurvePlot(PlotextPlot):
         self.series: dict[str, tuple[list, list]] = {}
         self.logy = False
         self.points_drawn = 0
+        self.legend: list = []
 
     def set_series(self, series: dict, logy: bool) -> None:
-        self.series = {k: (list(xs), list(ys)) for k, (xs, ys) in series.items()}
+        # the lists are the RunView's own, only ever appended to: no copy needed
+        self.series = dict(series)
         self.logy = logy
-        self.points_drawn = draw_line(self.plt, self.series, logy=logy,
-                                      title=self.chart + (" (log)" if logy else ""))
+        self.legend = []
+        self.points_drawn = draw_line(self.plt, self.series, logy=logy, legend=self.legend)
         self.refresh()
 
 
-class FigureView(Widget):
-    """A figure event drawn at the widget's size."""
+class CurveChart(Vertical):
+    """A chart's title line (name, log flag, legend) over its :class:`CurvePlot`."""
 
-    DEFAULT_CSS = "FigureView { height: 16; }"
+    DEFAULT_CSS = """
+    CurveChart { height: auto; }
+    CurveChart > .chart-head { height: 1; padding: 0 1; }
+    """
+
+    def __init__(self, chart: str, **kw):
+        super().__init__(**kw)
+        self.chart = chart
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="chart-head")
+        yield CurvePlot(self.chart, classes="curve")
+
+    @property
+    def plot(self) -> CurvePlot:
+        return self.query_one(CurvePlot)
+
+    def set_series(self, series: dict, logy: bool) -> None:
+        plot = self.plot
+        plot.set_series(series, logy)
+        head = Text(self.chart + (" (log y)" if logy else ""), style="bold")
+        if len(plot.legend) > 1 or (plot.legend and plot.legend[0][0] != self.chart):
+            head.append("   ")
+            head.append_text(legend_text(plot.legend))
+        head.no_wrap, head.overflow = True, "ellipsis"
+        self.query_one(".chart-head", Static).update(head)
+
+
+class FigureView(Widget):
+    """A figure event drawn at the widget's width. Plots have a fixed height;
+    a heat map is as tall as its content (up to ``HEATMAP_MAX_H`` lines), so a
+    small confusion matrix leaves no gap and a 40x40 surface is not squashed."""
+
+    DEFAULT_CSS = "FigureView { height: 16; } FigureView.-heatmap { height: auto; }"
+    HEATMAP_MAX_H = 30
 
     def __init__(self, event: dict, run_dir, **kw):
         super().__init__(**kw)
         self.event = event
         self.run_dir = run_dir
+        self.data: dict = {}
+        self._cache: tuple | None = None
 
     def set_event(self, event: dict) -> None:
         self.event = event
-        if event.get("kind") == "heatmap":
-            z = (event.get("data") or {}).get("z") or []
-            self.styles.height = min(max(len(z) + 4, 6), 30)
-        self.refresh()
+        # read the data once (an artifact file for big figures), not on every repaint
+        self.data = figure_data(event, self.run_dir)
+        self._cache = None
+        self.set_class(event.get("kind") == "heatmap", "-heatmap")
+        self.refresh(layout=True)
+
+    def _text(self, width: int, height: int) -> Text:
+        key = (width, height, term_colors(self.app))
+        if self._cache is None or self._cache[0] != key:
+            ev = {**self.event, "data": self.data}
+            ev.pop("file", None)
+            self._cache = (key, render_figure(ev, width, height, run_dir=self.run_dir, colors=key[2]))
+        return self._cache[1]
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        if self.event.get("kind") != "heatmap":
+            return super().get_content_height(container, viewport, width)
+        return len(self._text(width, self.HEATMAP_MAX_H).plain.splitlines())
 
     def render(self):
-        return render_figure(self.event, self.size.width, self.size.height, run_dir=self.run_dir)
+        if self.event.get("kind") == "heatmap":
+            return self._text(self.size.width, self.HEATMAP_MAX_H)
+        return self._text(self.size.width, self.size.height)
 
 
 class ImageView(Widget):
@@ -82,15 +151,31 @@ class ImageView(Widget):
             self.array = load_artifact(self.run_dir, event["file"])
         except (OSError, ValueError, KeyError):
             self.array = None
+        self._cache = None
         self.refresh(layout=True)
+
+    MAX_LINES = 48  # a grid taller than this is drawn with smaller images (down to MIN_PX pixels wide)
+    MIN_PX = 12
+
+    def _text(self, width: int) -> Text:
+        colors = "truecolor" if term_colors(self.app) == "truecolor" else "256"
+        key = (width, colors)
+        if getattr(self, "_cache", None) is None or self._cache[0] != key:
+            text = render_images(self.array, self.event.get("captions"), self.event.get("highlight"),
+                                 width=width, ncols=self.event.get("ncols"), title=self.event.get("title", ""),
+                                 colors=colors, max_lines=self.MAX_LINES, min_px=self.MIN_PX)
+            self._cache = (key, text)
+        return self._cache[1]
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        if self.array is None:
+            return 1
+        return len(self._text(max(width, 10)).plain.splitlines())
 
     def render(self):
         if self.array is None:
             return Text(f"{self.event.get('title', '')}: image file not readable", style="yellow")
-        colors = "256" if self.app.console.color_system in ("256", "standard") else "truecolor"
-        return render_images(self.array, self.event.get("captions"), self.event.get("highlight"),
-                             width=max(self.size.width, 10), ncols=self.event.get("ncols"),
-                             title=self.event.get("title", ""), colors=colors)
+        return self._text(max(self.size.width, 10))
 
 
 def status_text(view: RunView | None) -> Text:
@@ -176,11 +261,11 @@ class LivePanel(Vertical):
             wid = safe_id("chart-", chart)
             found = curves.query(f"#{wid}")
             if found:
-                plot = found.first(CurvePlot)
+                found.first(CurveChart).set_series(series, self.logy)
             else:
-                plot = CurvePlot(chart, id=wid, classes="curve")
-                curves.mount(plot)
-            plot.set_series(series, self.logy)
+                box = CurveChart(chart, id=wid)
+                curves.mount(box)
+                box.call_after_refresh(box.set_series, series, self.logy)
         figures = self.query_one("#live-figures")
         for name, ev in view.figures.items():
             if f"figures:{name}" not in dirty:
@@ -208,8 +293,8 @@ class LivePanel(Vertical):
             box = self.query_one("#live-tables")
             for name, ev in view.tables.items():
                 wid = safe_id("tbl-", name)
-                table = rich_table(ev.get("title", name), ev.get("columns", []), ev.get("rows", []),
-                                   ev.get("note", ""))
+                table = compact_table(ev.get("title", name), ev.get("columns", []), ev.get("rows", []),
+                                      ev.get("note", ""))
                 found = box.query(f"#{wid}")
                 if found:
                     found.first(Static).update(table)
@@ -221,6 +306,10 @@ class LivePanel(Vertical):
                 style = {"warning": "yellow", "error": "red"}.get(level, "")
                 log.write(Text(text, style=style))
             self._log_n = len(view.log)
+
+    def focus_body(self) -> None:
+        """Keyboard focus on the scrolling body (arrows / PageUp / PageDown / Home / End)."""
+        self.query_one("#live-body").focus()
 
     def curve_points(self) -> dict[str, int]:
         return {p.chart: sum(len(xs) for xs, _ in p.series.values()) for p in self.query(CurvePlot)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rich.text import Text
@@ -12,10 +13,28 @@ from ...console import STATUS_STYLE, fmt_value
 from ...runs import RunInfo
 
 
-def params_text(params: dict, n: int = 3) -> str:
+def params_text(params: dict, n: int = 3, max_len: int = 48) -> str:
     items = list(params.items())
     s = ", ".join(f"{k}={fmt_value(v)}" for k, v in items[:n])
-    return s + (", ..." if len(items) > n else "")
+    s += ", ..." if len(items) > n else ""
+    return s if len(s) <= max_len else s[: max_len - 1] + "…"
+
+
+_STAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:_(.*))?$")
+
+
+def run_label(info: RunInfo) -> str:
+    """A short name for a run folder: "11-25 09:23:42 lr-0.02" for
+    "20241125-092342_1.1-perceptron_lr-0.02" (the exercise has its own column)."""
+    name = info.path.name
+    m = _STAMP.match(name)
+    if m:
+        rest = m.group(7) or ""
+        if info.exercise and rest.startswith(info.exercise):
+            rest = rest[len(info.exercise):].lstrip("_")
+        name = f"{m.group(2)}-{m.group(3)} {m.group(4)}:{m.group(5)}:{m.group(6)}" + (f" {rest}" if rest else "")
+    label = f"{info.sweep}/{name}" if info.sweep else name
+    return label if len(label) <= 36 else "…" + label[-35:]
 
 
 class RunsTable(DataTable):
@@ -30,9 +49,9 @@ class RunsTable(DataTable):
         self.add_column("", key="mark", width=1)
         self.add_column("status", key="status")
         self.add_column("exercise", key="exercise")
+        self.add_column("metric", key="metric")
         self.add_column("run", key="run")
         self.add_column("changed params", key="params")
-        self.add_column("metric", key="metric")
 
     def set_runs(self, infos: list[RunInfo]) -> None:
         keep = self.cursor_row
@@ -47,9 +66,9 @@ class RunsTable(DataTable):
             st = Text(info.status, style=STATUS_STYLE.get(info.status, "red" if info.status == "lost" else ""))
             pm = info.primary_metric()
             metric = f"{pm[0]}={fmt_value(pm[1])}" if pm else ""
-            run_label = info.id if len(info.id) <= 40 else "..." + info.id[-37:]
-            self.add_row("●" if key in self.marked else " ", st, info.exercise, run_label,
-                         params_text(info.key_params()), metric, key=key)
+            # Text, not str: a str cell is read as markup, and "[adam]" would vanish
+            self.add_row("●" if key in self.marked else " ", st, Text(info.exercise), Text(metric),
+                         Text(run_label(info)), Text(params_text(info.key_params()), style="dim"), key=key)
         if current in self.infos:
             self.move_cursor(row=self.get_row_index(current))
 

@@ -273,8 +273,8 @@ def _run(p: PersonalRegressionParams, run: Run, dev: torch.device) -> None:
                markers=markers)
     xs = data[:, :2]
     pt = pred_test.cpu().numpy()[:, 0]
-    tick = [f"{v:.2f}" for v in axis.tolist()]
-    common = {"xlabel": "x1", "ylabel": "x2", "x": tick, "y": tick[::-1]}
+    centres = [round(v, 4) for v in axis.tolist()]
+    common = {"xlabel": "x1", "ylabel": "x2", "x": centres, "y": centres[::-1]}
     run.figure("train-surface", "heatmap", title="training surface T_new (mean per cell)",
                z=binned(xs[tr], t_new[tr], g), zlabel="T_new", **common)
     run.figure("test-surface", "heatmap", title="test surface T_new (mean per cell)",

@@ -56,32 +56,41 @@ def _finite(v) -> float:
     return f
 
 
+def _as_floats(vals: Sequence) -> "np.ndarray":
+    import numpy as np
+
+    try:
+        return np.asarray(vals, dtype=float)
+    except (TypeError, ValueError):  # None, "inf" strings, ...: one by one
+        return np.array([_finite(v) if v is not None else math.nan for v in vals], dtype=float)
+
+
 def downsample(xs: Sequence[float], ys: Sequence[float], max_points: int = 400) -> tuple[list[float], list[float]]:
     """At most about ``max_points`` points that keep the curve's shape: each
-    bucket of consecutive points is replaced by its min and max (in x order).
-    Non-finite values are dropped."""
-    pts = [(float(x), y) for x, y in zip(xs, (_finite(v) for v in ys))
-           if x is not None and math.isfinite(_finite(x)) and math.isfinite(y)]
-    n = len(pts)
+    bucket of consecutive points is replaced by its min and max (in x order);
+    the first and the newest point are always kept. Non-finite values are
+    dropped. Vectorised: a 100,000-point curve takes a few milliseconds."""
+    import numpy as np
+
+    n0 = min(len(xs), len(ys))
+    x, y = _as_floats(list(xs[:n0]) if not isinstance(xs, np.ndarray) else xs[:n0]), \
+        _as_floats(list(ys[:n0]) if not isinstance(ys, np.ndarray) else ys[:n0])
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.all():
+        x, y = x[ok], y[ok]
+    n = len(x)
     if n <= max_points or max_points < 4:
-        return [p[0] for p in pts], [p[1] for p in pts]
+        return x.tolist(), y.tolist()
     buckets = (max_points - 2) // 2
-    ox, oy = [pts[0][0]], [pts[0][1]]
-    for b in range(buckets):
-        lo, hi = b * n // buckets, (b + 1) * n // buckets
-        chunk = pts[lo:hi]
-        if not chunk:
-            continue
-        i_min = min(range(len(chunk)), key=lambda i: chunk[i][1])
-        i_max = max(range(len(chunk)), key=lambda i: chunk[i][1])
-        for i in sorted({i_min, i_max}):
-            if lo + i == 0 or lo + i == n - 1:
-                continue  # the first and last points are added once, at the ends
-            ox.append(chunk[i][0])
-            oy.append(chunk[i][1])
-    ox.append(pts[-1][0])  # the newest point is always drawn (a live curve ends where the run is)
-    oy.append(pts[-1][1])
-    return ox, oy
+    k = -(-n // buckets)  # points per bucket
+    rows = -(-n // k)
+    pad = rows * k - n
+    lo = np.concatenate([y, np.full(pad, np.inf)]).reshape(rows, k)
+    hi = np.concatenate([y, np.full(pad, -np.inf)]).reshape(rows, k)
+    base = np.arange(rows) * k
+    keep = np.union1d(lo.argmin(axis=1) + base, hi.argmax(axis=1) + base)
+    keep = np.union1d(keep, [0, n - 1])
+    return x[keep].tolist(), y[keep].tolist()
 
 
 def _xy(value: Any, shared_x: Sequence | None) -> tuple[list, list]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field, field_validator
 
 from ..engine import Exercise, Params, Run
@@ -179,19 +180,19 @@ class Net3L(torch.nn.Module):
 
 def net3l_forward(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     W1, b1, W2, b2, W3, b3 = params
-    r1 = torch.addmm(b1, x, W1.t()).clamp_min_(0)
-    r2 = torch.addmm(b2, r1, W2.t()).clamp_min_(0)
-    return torch.addmm(b3, r2, W3.t())
+    r1 = F.linear(x, W1, b1).relu_()
+    r2 = F.linear(r1, W2, b2).relu_()
+    return F.linear(r2, W3, b3)
 
 
 def net3l_grads(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor):
     """MSE and its gradient w.r.t. (W1, b1, W2, b2, W3, b3), by the chain rule."""
     W1, b1, W2, b2, W3, b3 = params
-    h1 = torch.addmm(b1, x, W1.t())
-    r1 = h1.clamp_min(0)
-    h2 = torch.addmm(b2, r1, W2.t())
-    r2 = h2.clamp_min(0)
-    err = torch.addmm(b3, r2, W3.t()).sub_(y)
+    h1 = F.linear(x, W1, b1)
+    r1 = h1.relu()
+    h2 = F.linear(r1, W2, b2)
+    r2 = h2.relu()
+    err = F.linear(r2, W3, b3).sub_(y)
     d = err * (2.0 / err.numel())                                  # dL/d out
     d2 = torch.ops.aten.threshold_backward(d @ W3, h2, 0)          # dL/d h2 (ReLU mask)
     d1 = torch.ops.aten.threshold_backward(d2 @ W2, h1, 0)         # dL/d h1

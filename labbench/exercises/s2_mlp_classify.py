@@ -21,7 +21,6 @@ import time
 import warnings
 from typing import Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from ..engine import Exercise, Params, Run
@@ -301,9 +300,10 @@ def run(p: MLPClassifyParams, run: Run) -> None:
     from sklearn.metrics import confusion_matrix
 
     model = make_mlp(best["solver"], best["activation"], best["hidden"], p, run.seed)
-    with warnings.catch_warnings():
-        from sklearn.exceptions import ConvergenceWarning
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
 
+    with warnings.catch_warnings(), threadpool_limits(limits=1):  # small nets: one BLAS thread is fastest
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X_tr, y_tr)
     test_acc = float(model.score(X_te, y_te))

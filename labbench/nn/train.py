@@ -68,13 +68,16 @@ def make_optimizer(name: str, params: Iterable, *, lr: float | None = None, mome
 
 
 def autocast(device: torch.device | str, enabled: bool = True, dtype: torch.dtype | None = None):
-    """Mixed precision where it is safe: bf16 (or fp16 when bf16 is not
-    supported) on CUDA; on the CPU only when asked for (bf16)."""
+    """Mixed precision where it is safe: bf16 on CUDA (fp16 only when asked
+    for with ``dtype``: it needs a GradScaler); on the CPU bf16, when asked for."""
     dev = torch.device(device)
     if not enabled:
         return contextlib.nullcontext()
     if dev.type == "cuda":
-        dtype = dtype or (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        if dtype is None:
+            if not torch.cuda.is_bf16_supported():
+                return contextlib.nullcontext()
+            dtype = torch.bfloat16
         return torch.autocast("cuda", dtype=dtype)
     if dev.type == "cpu":
         return torch.autocast("cpu", dtype=torch.bfloat16)

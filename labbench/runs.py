@@ -8,6 +8,7 @@ A folder counts as a run when it holds a ``summary.json`` or an
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,3 +131,20 @@ def differing_keys(dicts: list[dict]) -> list[str]:
                 keys.append(k)
     marker = object()
     return [k for k in keys if len({repr(d.get(k, marker)) for d in dicts}) > 1]
+
+
+_STAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:_(.*))?$")
+
+
+def run_label(info: RunInfo, max_len: int = 36) -> str:
+    """A short name for a run folder: "11-25 09:23:42 lr-0.02" for
+    "20241125-092342_1.1-perceptron_lr-0.02" (the exercise is shown elsewhere)."""
+    name = info.path.name
+    m = _STAMP.match(name)
+    if m:
+        rest = m.group(7) or ""
+        if info.exercise and rest.startswith(info.exercise):
+            rest = rest[len(info.exercise):].lstrip("_")
+        name = f"{m.group(2)}-{m.group(3)} {m.group(4)}:{m.group(5)}:{m.group(6)}" + (f" {rest}" if rest else "")
+    label = f"{info.sweep}/{name}" if info.sweep else name
+    return label if len(label) <= max_len else "…" + label[-(max_len - 1):]

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine.events import iter_events, scalar_history
-from ..runs import RunInfo, differing_keys, load_run
+from ..runs import RunInfo, differing_keys, load_run, run_label
 from .plots import color, draw_line, figure_text, new_figure
 
 
@@ -133,4 +133,41 @@ def comparison_table(cmp: Comparison, only_differing: bool = False, curve: str |
             st = curve_stats(r.curves.get(curve, ([], []))[1])
             row += [_fmt(st["min"]), _fmt(st["last"])]
         table.add_row(*row)
+    return table
+
+
+def comparison_table_by_param(cmp: Comparison, only_differing: bool = False, curve: str | None = None) -> Table:
+    """The comparison turned sideways: one column per run (headed by its
+    colour), one row per parameter / final metric / curve statistic. Reads
+    well at 80 columns for a handful of runs, however many parameters there
+    are; parameters that differ are highlighted."""
+    differ = set(cmp.differing_params())
+    if only_differing:
+        keys = [k for k in cmp.differing_params()]
+    else:
+        keys = ["exercise", "seed"]
+        for r in cmp.runs:
+            for k in r.info.params:
+                if k not in keys:
+                    keys.append(k)
+    table = Table(show_lines=False, expand=False, pad_edge=False, box=None, padding=(0, 1))
+    table.add_column("", style="dim", no_wrap=True, max_width=24)
+    for r in cmp.runs:
+        head = Text("██ ", style=f"rgb({r.color[0]},{r.color[1]},{r.color[2]})")
+        label = r.info.name or run_label(r.info, 22)
+        head.append(label if [x.info.name or run_label(x.info, 22) for x in cmp.runs].count(label) == 1
+                    else f"{label} #{cmp.runs.index(r) + 1}", style="bold")
+        table.add_column(head, justify="right", no_wrap=True, overflow="ellipsis", max_width=26)
+    table.add_row("status", *[Text(r.info.status) for r in cmp.runs])
+    for k in keys:
+        params = [{"exercise": r.info.exercise, "seed": r.info.seed, **r.info.params} for r in cmp.runs]
+        style = "yellow" if k in differ else ""
+        table.add_row(Text(k, style=style), *[Text(_fmt(p.get(k, "")), style=style) for p in params])
+    for m in cmp.metric_names()[:8]:
+        table.add_row(Text(m, style="bold"), *[Text(_fmt(r.info.metrics.get(m, "")), style="bold")
+                                              for r in cmp.runs])
+    if curve:
+        stats = [curve_stats(r.curves.get(curve, ([], []))[1]) for r in cmp.runs]
+        table.add_row(f"{curve} min", *[_fmt(st["min"]) for st in stats])
+        table.add_row(f"{curve} last", *[_fmt(st["last"]) for st in stats])
     return table

@@ -12,7 +12,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from ...render.compare import comparison_table, load_comparison
+from rich.console import Group
+from rich.text import Text
+
+from ...render.compare import comparison_table, comparison_table_by_param, load_comparison
 from ...render.plots import draw_line
 
 
@@ -48,14 +51,20 @@ class CompareScreen(Screen):
         plot = self.query_one("#compare-plot", PlotextPlot)
         if self.curve:
             draw_line(plot.plt, self.cmp.overlay(self.curve), logy=self.logy, colors=self.cmp.colors(),
-                      title=self.curve + (" (log)" if self.logy else ""))
+                      title=self.curve + (" (log)" if self.logy else ""), legend=[])  # the table heads are the legend
         else:
             plot.plt.clear_data()
             plot.plt.title("no curves in these runs")
         plot.refresh()
-        table = comparison_table(self.cmp, only_differing=self.only_differing, curve=self.curve)
-        table.title = "only the parameters that differ (d: all)" if self.only_differing else "all parameters (d: only differing)"
-        self.query_one("#compare-table", Static).update(table)
+        plot.display = self.curve is not None  # runs without curves: all the room to the table
+        self.query_one("#compare-table-box").styles.max_height = "45%" if self.curve else "100%"
+        if len(self.cmp.runs) <= 6:  # a few runs: one column each, parameters as rows (reads at 80 columns)
+            table = comparison_table_by_param(self.cmp, only_differing=self.only_differing, curve=self.curve)
+        else:
+            table = comparison_table(self.cmp, only_differing=self.only_differing, curve=self.curve)
+        title = Text("only the parameters that differ (d: all)" if self.only_differing
+                     else "all parameters, those that differ in yellow (d: only those)", style="dim italic")
+        self.query_one("#compare-table", Static).update(Group(title, table))
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.value is not Select.NULL:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from rich.text import Text
@@ -10,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from ...console import STATUS_STYLE, fmt_value
-from ...runs import RunInfo
+from ...runs import RunInfo, run_label
 
 
 def params_text(params: dict, n: int = 3, max_len: int = 48) -> str:
@@ -18,23 +17,6 @@ def params_text(params: dict, n: int = 3, max_len: int = 48) -> str:
     s = ", ".join(f"{k}={fmt_value(v)}" for k, v in items[:n])
     s += ", ..." if len(items) > n else ""
     return s if len(s) <= max_len else s[: max_len - 1] + "…"
-
-
-_STAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:_(.*))?$")
-
-
-def run_label(info: RunInfo) -> str:
-    """A short name for a run folder: "11-25 09:23:42 lr-0.02" for
-    "20241125-092342_1.1-perceptron_lr-0.02" (the exercise has its own column)."""
-    name = info.path.name
-    m = _STAMP.match(name)
-    if m:
-        rest = m.group(7) or ""
-        if info.exercise and rest.startswith(info.exercise):
-            rest = rest[len(info.exercise):].lstrip("_")
-        name = f"{m.group(2)}-{m.group(3)} {m.group(4)}:{m.group(5)}:{m.group(6)}" + (f" {rest}" if rest else "")
-    label = f"{info.sweep}/{name}" if info.sweep else name
-    return label if len(label) <= 36 else "…" + label[-35:]
 
 
 class RunsTable(DataTable):

@@ -123,3 +123,49 @@ def test_runs_listing_and_comparison(tmp_path):
     assert cmp.runs[0].color != cmp.runs[1].color
     text = plain(comparison_table(cmp, only_differing=True, curve=cmp.curve_names[0]), width=160)
     assert "0.4200" in text and "interrupted" in text and "epochs" in text
+
+
+def test_heatmap_colour_modes_nan_cells_and_numeric_axes():
+    from rich.color import ColorType
+
+    z = [[0.0, 1.0, float("nan")], [2.0, 3.0, 4.0]]
+    true = render_heatmap(z, width=40, height=12, colors="truecolor")
+    eight = render_heatmap(z, width=40, height=12, colors="256")
+    bg = lambda t: {s.style.bgcolor.type for s in t.spans if hasattr(s.style, "bgcolor") and s.style.bgcolor}
+    assert bg(true) == {ColorType.TRUECOLOR} and bg(eight) == {ColorType.EIGHT_BIT}
+    shades = render_heatmap(z, width=40, height=12, colors="standard")  # 16 colours: levels as shade glyphs
+    assert "█" in shades.plain and "░" in shades.plain and not bg(shades)
+    assert "·" in true.plain and "no data" in true.plain  # NaN is not a colour of the ramp
+    # axis values (numbers or numeric strings) become ticks that do not overlap, not cut-off labels
+    xs = [f"{v:.2f}" for v in np.linspace(0.02, 0.98, 24)]
+    surf = render_heatmap(np.random.RandomState(1).rand(24, 24), x=xs, y=list(np.linspace(0.98, 0.02, 24)),
+                          xlabel="x1", ylabel="x2", width=70, height=40)
+    head = surf.plain.splitlines()[1]
+    assert "0.02" in head and "0.98" not in head.split("0.02")[0] and " 0. " not in head
+    # a small matrix gets bigger cells; a marked cell of an annotated map keeps its value
+    small = render_heatmap([[1, 2], [3, 4]], width=60, height=20)
+    assert max(len(line) for line in small.plain.splitlines()[:-1]) >= 8
+    grid = render_heatmap([[0.857, 0.9]], xlabels=["(20, 20)", "(50, 50)"], ylabels=["adam/relu"], annotate=True,
+                          marks=[{"row": 0, "col": 1, "text": "best"}], width=60, height=10)
+    assert "best 0.9" in grid.plain and "(20, 20)" in grid.plain
+
+
+def test_figure_from_artifact_file_and_legend_outside(tmp_path):
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts" / "surface.json").write_text(json.dumps({"z": np.arange(1600.0).reshape(40, 40).tolist()}))
+    t = render_figure({"kind": "heatmap", "title": "surface", "file": "artifacts/surface.json"}, 90, 30,
+                      run_dir=tmp_path)
+    assert len(t.plain.splitlines()) >= 20  # read from the file, not squashed to a strip
+    line = render_figure({"kind": "line", "title": "loss", "data": {"x": [1, 2, 3], "series": {
+        "train": [3, 2, 1], "val": [3, 2.5, 2]}}}, 60, 12)
+    first = line.plain.splitlines()[0]
+    assert first.startswith("loss") and "train" in first and "val" in first  # legend above, not on the data
+
+
+def test_downsample_keeps_the_newest_point_and_image_grids_fit_a_line_budget():
+    xs = list(range(10_001))
+    dx, dy = downsample(xs, [float(x % 7) for x in xs], 400)
+    assert dx[0] == 0 and dx[-1] == 10_000 and len(dx) <= 400
+    digits = np.zeros((32, 28, 28), dtype=np.uint8)
+    t = render_images(digits, captions=[f"{i}/{i}" for i in range(32)], width=93, max_lines=48, min_px=12)
+    assert len(t.plain.splitlines()) <= 48 and t.plain.splitlines()[0].count(UPPER) == 6 * 14

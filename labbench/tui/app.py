@@ -417,6 +417,8 @@ class LabBench(App):
             view.poll()
             finished_now = finished_now or view.ended
         if self.selected is not None:
+            if not self.selected.ended and self.selected.quiet_s() >= 5:
+                self.selected.dirty.add("status")  # the "no news for ..." counter
             self.query_one(LivePanel).refresh_view()
         if ended:
             for p in ended:

@@ -7,6 +7,7 @@ log and the progress. The app polls it from a timer and redraws what changed.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ..engine.events import EVENTS, SUMMARY, EventTail, from_json_number, read_json
@@ -46,6 +47,7 @@ class RunView:
         self.version = 0  # bumped on every change
         self.dirty: set[str] = set()  # "charts:<name>", "figures:<name>", "images", "tables", "log", "status"
         self.ended = False
+        self.seen_at = time.monotonic()  # when the last event was read (for "no news for ...")
 
     # ------------------------------------------------------------------
     def poll(self) -> bool:
@@ -64,6 +66,7 @@ class RunView:
         kind = ev.get("type")
         if isinstance(ev.get("t"), (int, float)):
             self.t = float(ev["t"])
+        self.seen_at = time.monotonic()
         if kind == "start":
             self.exercise = ev.get("exercise", "")
             self.title = ev.get("title", "")
@@ -128,6 +131,10 @@ class RunView:
         """Set by the process owner when the run's process ended without an end event."""
         if not self.ended:
             self._finish({"status": status, "message": message})
+
+    def quiet_s(self) -> float:
+        """Seconds since the last event of a run that has not ended (0 once ended)."""
+        return 0.0 if self.ended else time.monotonic() - self.seen_at
 
     def take_dirty(self) -> set[str]:
         d, self.dirty = self.dirty, set()

@@ -178,6 +178,9 @@ class ImageView(Widget):
         return self._text(max(self.size.width, 10))
 
 
+QUIET_S = 5  # after this long without an event, the status line says how long
+
+
 def status_text(view: RunView | None) -> Text:
     if view is None:
         return Text("No run selected: pick an exercise and press r, or open one in Runs.", style="dim")
@@ -196,6 +199,9 @@ def status_text(view: RunView | None) -> Text:
             full = int(frac * n)
             t.append("  " + "█" * full + "░" * (n - full), style=STATUS_STYLE.get(st, "cyan"))
     t.append(f"  {view.t:.1f}s", style="dim")
+    quiet = view.quiet_s()
+    if quiet >= QUIET_S:  # a long epoch, or a run that stalled: say so rather than look frozen
+        t.append(f"  (no news for {int(quiet)}s)", style="yellow" if quiet > 120 else "dim")
     shown = list(view.last.items())[:3]
     if shown:
         t.append("  " + "  ".join(f"{k}={fmt_value(v)}" for k, v in shown), style="dim")

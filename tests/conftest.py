@@ -18,6 +18,7 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("LABBENCH_PRESETS", str(home / "presets"))
+    monkeypatch.setenv("LABBENCH_OFFLINE", "1")  # no test reaches the network
     if "LABBENCH_DATA" not in os.environ:
         monkeypatch.setenv("LABBENCH_DATA", str(home / "data"))
     yield

@@ -207,3 +207,31 @@ def test_download_checks_checksum(tmp_path):
         download(src.as_uri(), tmp_path / "out" / "bad.bin", sha256="0" * 64)
     assert not (tmp_path / "out" / "bad.bin").exists()
     assert not list((tmp_path / "out").glob("*.part"))
+
+
+def test_course_file_is_fetched_on_first_use(tmp_path, monkeypatch):
+    """data.csv is small and public: require() downloads it once instead of failing."""
+    monkeypatch.setenv("LABBENCH_DATA", str(tmp_path))
+    monkeypatch.delenv("LABBENCH_OFFLINE")
+    calls = []
+
+    def fake_fetch(root, progress=None):
+        calls.append(root)
+        (root / "course").mkdir(parents=True)
+        (root / "course" / "data.csv").write_text("0\n")
+
+    monkeypatch.setattr(get_dataset("course-data"), "fetch", fake_fetch)
+    assert require("course-data") == tmp_path and calls == [tmp_path]
+    assert require("course-data") == tmp_path and len(calls) == 1  # not again
+
+
+def test_failed_first_use_download_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABBENCH_DATA", str(tmp_path))
+    monkeypatch.delenv("LABBENCH_OFFLINE")
+
+    def offline(root, progress=None):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(get_dataset("course-data"), "fetch", offline)
+    with pytest.raises(DataMissing, match="download on first use failed: network is unreachable"):
+        require("course-data")

@@ -47,6 +47,7 @@ class DataSet:
     hint: str = ""  # how to get it when it cannot be fetched (e.g. an import command)
     builtin: bool = False  # ships with a package (scikit-learn); always present
     any_of: bool = False  # present when at least one of ``files`` exists
+    auto_fetch: bool = False  # small public file: download it on first use (unless LABBENCH_OFFLINE)
 
     def paths(self, root: Path | None = None) -> list[Path]:
         root = root or data_root()
@@ -98,13 +99,22 @@ def require(name: str) -> Path:
     root = data_root()
     if ds.present(root):
         return root
+    failure = ""
+    if ds.auto_fetch and ds.fetch is not None and not os.environ.get("LABBENCH_OFFLINE"):
+        try:
+            ds.fetch(root)
+        except Exception as exc:  # offline, refused, bad checksum: fall through to the clear message
+            failure = f"\n  (the download on first use failed: {str(exc).splitlines()[0]})"
+        else:
+            if ds.present(root):
+                return root
     missing = [str(p) for p in ds.paths(root) if not p.exists()]
     expected = ("one of " if ds.any_of else "") + ", ".join(missing or [str(root)])
     raise DataMissing(
         f"data set {name} ({ds.title}) is not in the data folder {root}\n"
         f"  expected: {expected}\n"
         f"  to get it: {ds.how_to_get()}\n"
-        f"  (set LABBENCH_DATA to use another data folder)")
+        f"  (set LABBENCH_DATA to use another data folder)" + failure)
 
 
 def cache_dir() -> Path:

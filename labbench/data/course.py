@@ -29,6 +29,7 @@ def fetch(root: Path, progress=None) -> None:
 register(DataSet(
     name="course-data", title="course regression surfaces data.csv (13,600 x 7)",
     files=[FILE], source="course repository KULasagna/ANN_DL_public, session1/data.csv", fetch=fetch,
+    auto_fetch=True,  # 0.9 MB, published by the course: fetched the first time an exercise needs it
 ))
 
 

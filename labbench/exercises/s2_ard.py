@@ -104,7 +104,7 @@ def run_synthetic(p: ARDParams, run: Run) -> None:
     kept = np.flatnonzero(ard.coef_ != 0)
     hits = recovered(ard.coef_, relevant)
     for i, s in enumerate(ard.scores_):
-        run.scalars(i + 1, {"log marginal likelihood": s})
+        run.scalars(i + 1, {"log marginal likelihood": s})  # the curve panel draws it per iteration
 
     idx = list(range(p.n_features))
     run.figure("weights", "line", title="weights: truth, ARD and OLS", x=idx,
@@ -112,9 +112,6 @@ def run_synthetic(p: ARDParams, run: Run) -> None:
     run.figure("ard-hist", "hist", title="histogram of the ARD weights (relevant features marked)",
                values=ard.coef_, bins=50, logy=True,
                marks=[{"x": float(ard.coef_[i]), "label": f"#{i}"} for i in relevant])
-    run.figure("log-marginal-likelihood", "line", title="ARD: log marginal likelihood per iteration",
-               x=list(range(1, len(ard.scores_) + 1)), series={"ARD": ard.scores_}, xlabel="iteration",
-               ylabel="log marginal likelihood")
     run.table("relevant", ["feature", "true weight", "ARD", "OLS"],
               [[int(i), round(float(w[i]), 4), round(float(ard.coef_[i]), 4), round(float(ols.coef_[i]), 4)]
                for i in relevant], title="the relevant features")

@@ -117,7 +117,9 @@ def analyse(name: str, X: np.ndarray, run: Run, seed: int, step0: int, total: in
     hand_curve = hand_rmse_curve(X, hand)
     sk_curve = sklearn_rmse_curve(X, seed)
     for q in range(q_max + 1):
-        run.scalars(q, {f"rmse/{name} hand": hand_curve[q], f"rmse/{name} sklearn": sk_curve[q]}, check=False)
+        # one chart per data set: Iris (q <= 4) would vanish in the corner of Gaussian's q <= 50
+        run.scalars(q, {f"rmse {name}/hand-written": hand_curve[q], f"rmse {name}/scikit-learn": sk_curve[q]},
+                    check=False)
         run.progress(step0 + q + 1, total, phase="component")
     run.figure(f"rmse-{name}", "line", title=f"{name}: reconstruction RMSE against the number of components q",
                x=list(range(q_max + 1)), series={"hand-written": hand_curve, "scikit-learn": sk_curve},

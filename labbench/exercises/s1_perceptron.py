@@ -94,7 +94,7 @@ def settings(p: PerceptronParams, kind: str) -> dict:
 
 def train(kind: str, p: PerceptronParams, x, y, run: Run, step0: int, total: int, gen) -> tuple[torch.nn.Module, list]:
     s = settings(p, kind)
-    model = make_model(kind, p.hidden)
+    model = make_model(kind, p.hidden).to(x.device)
     opt_cls = torch.optim.SGD if s["optimizer"] == "sgd" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=s["lr"])
     run.text(f"{kind}: {s['optimizer']} lr {s['lr']}, {s['epochs']} epochs, batch {s['batch_size']}")
@@ -102,8 +102,8 @@ def train(kind: str, p: PerceptronParams, x, y, run: Run, step0: int, total: int
     refresh = max(1, s["epochs"] // 20)
     for epoch in range(1, s["epochs"] + 1):
         # Keras-style epoch loss: the mean of the batch losses seen while training.
-        total_loss = torch.zeros((), dtype=x.dtype)
-        for idx in batch_indices(len(x), s["batch_size"], generator=gen):
+        total_loss = torch.zeros((), dtype=x.dtype, device=x.device)
+        for idx in batch_indices(len(x), s["batch_size"], generator=gen, device=x.device):
             loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -124,6 +124,10 @@ def run(p: PerceptronParams, run: Run) -> None:
     # --- data
     x, y = dataset_generation(p.n_points, p.use_pi)
     w_opt, b_opt, mse_opt = least_squares(x, y)
+    dev = run.device or torch.device("cpu")
+    if dev.type == "mps":  # no float64 there; 50 points are no work for the CPU anyway
+        dev = torch.device("cpu")
+    x, y = x.to(dev), y.to(dev)
     run.text(f"least-squares optimum: w = {w_opt:.4f}, b = {b_opt:.4f}, MSE = {mse_opt:.4f}")
     run.summary(optimum_mse=mse_opt, optimum_w=w_opt, optimum_b=b_opt)
     kinds = ["perceptron", "two-layer"] if p.model == "both" else [p.model]

@@ -240,12 +240,14 @@ def run(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="The run folder (created; must be new or empty)."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run folders go by default."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables; only the final status."),
+    pictures: bool = typer.Option(True, "--pictures/--no-pictures",
+                                  help="Draw the final curves, figures and image grids in the terminal."),
 ):
     """Run an exercise headless and write a run folder.
 
     Exit codes: 0 ok, 1 failed, 2 bad input, 3 diverged, 130 interrupted.
     """
-    from .console import ConsoleProgress, summary_table
+    from .console import ConsoleProgress, print_pictures, summary_table
     from .engine.runner import OutDirNotEmpty, default_run_dir, execute, prepare_out_dir
 
     preset = _load_target(target, set_, seed=seed, device=device)
@@ -269,6 +271,8 @@ def run(
     elif quiet:
         out.print(f"{result.status} {folder}", highlight=False)
     else:
+        if pictures and result.status != "failed":
+            print_pictures(out, folder)
         out.print(summary_table(result.summary, folder))
     if result.status == "failed" and result.summary.get("traceback") and not quiet:
         err.print("[dim]the full traceback is in summary.json[/]")

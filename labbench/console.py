@@ -116,3 +116,40 @@ def summary_table(summary: dict, run_dir: Path | None = None) -> Table:
     if run_dir is not None:
         table.add_row("run folder", str(run_dir))
     return table
+
+
+def print_pictures(console: Console, run_dir: Path, max_width: int = 120) -> None:
+    """The run's final pictures, drawn by the same render layer as the lab
+    bench: one chart per curve group, the last version of every figure and
+    image grid."""
+    from .engine.events import iter_events, load_artifact, scalar_history
+    from .render import colour_mode, render_figure, render_images
+
+    events = list(iter_events(run_dir))
+    width = max(40, min(console.width, max_width))
+    mode = colour_mode(console.color_system)
+    charts: dict[str, dict] = {}
+    for name, (xs, ys) in scalar_history(events).items():
+        chart, _, series = name.partition("/")
+        charts.setdefault(chart, {})[series or chart] = (xs, ys)
+    for chart, series in charts.items():
+        if max(len(xs) for xs, _ in series.values()) > 1:
+            console.print(render_figure({"kind": "line", "title": chart, "data": {"series": series}},
+                                        width=width, height=14, colors=mode))
+    figures: dict[str, dict] = {}
+    images: dict[str, dict] = {}
+    for ev in events:
+        if ev.get("type") == "figure":
+            figures[ev.get("name", "")] = ev
+        elif ev.get("type") == "images":
+            images[ev.get("name", "")] = ev
+    for ev in figures.values():
+        console.print(render_figure(ev, width=width, height=16, run_dir=run_dir, colors=mode))
+    for ev in images.values():
+        try:
+            arr = load_artifact(run_dir, ev["file"])
+        except (OSError, ValueError, KeyError):
+            continue
+        console.print(render_images(arr, ev.get("captions"), ev.get("highlight"), width=width,
+                                    ncols=ev.get("ncols"), colors="truecolor" if mode == "truecolor" else "256",
+                                    title=ev.get("title", ""), max_lines=40))

@@ -156,3 +156,12 @@ def test_a_single_set_value_replaces_a_sweep_list(tmp_path):
     preset = load_preset(p, sweep_overrides=["lr=0.05", "epochs=5,6,7"])
     assert preset.params.lr == 0.05 and "lr" not in preset.sweep
     assert preset.sweep == {"epochs": [5, 6, 7]}
+
+
+def test_headless_run_draws_its_pictures(tmp_path):
+    res = runner.invoke(app, ["run", "1.1-perceptron", "--set", "epochs=5", "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0
+    assert "data and fitted curves" in res.output and "┤" in res.output  # the final fit, drawn
+    res = runner.invoke(app, ["run", "1.1-perceptron", "--set", "epochs=5", "--out", str(tmp_path / "b"),
+                              "--no-pictures"])
+    assert res.exit_code == 0 and "data and fitted curves" not in res.output

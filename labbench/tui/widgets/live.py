@@ -15,6 +15,7 @@ from textual_plotext import PlotextPlot
 
 from ...console import STATUS_STYLE, fmt_value
 from ...engine.events import load_artifact
+from ...render import colour_mode
 from ...render.figures import figure_data, render_figure
 from ...render.images import render_images
 from ...render.plots import draw_line, legend_text
@@ -30,12 +31,7 @@ def term_colors(app) -> str:
     """The colour mode pictures are drawn in, from the terminal's colour system:
     "truecolor", "256" (tmux/screen/SSH sessions that announce 256 colours) or
     "standard" (16 colours or none: heat maps switch to shade characters)."""
-    system = getattr(app.console, "color_system", None) if app is not None else None
-    if system == "truecolor":
-        return "truecolor"
-    if system == "256":
-        return "256"
-    return "standard"
+    return colour_mode(getattr(app.console, "color_system", None) if app is not None else None)
 
 
 class CurvePlot(PlotextPlot):

@@ -114,7 +114,7 @@ def list_cmd():
 def show(exercise_id: str = typer.Argument(..., help="An exercise id, e.g. 1.1-perceptron")):
     """Explain an exercise and list its parameters."""
     from .engine.params import describe_fields, type_label
-    from .engine.presets import list_presets
+    from .engine.presets import toml_literal, list_presets
     from .engine.registry import UnknownExercise, get_exercise
 
     try:
@@ -123,19 +123,33 @@ def show(exercise_id: str = typer.Argument(..., help="An exercise id, e.g. 1.1-p
         fail(str(exc))
     out.print(f"[bold cyan]{ex.id}[/]  [bold]{ex.title}[/]  (session {ex.session})\n")
     out.print(Markdown(ex.description.strip()))
-    table = Table(title="Parameters", title_justify="left")
-    for col in ("name", "type", "default", "bounds / choices", "description"):
-        table.add_column(col)
+    # One block per parameter: reads at 80 columns, where a five-column table wraps into a tower.
+    from rich.text import Text
+
+    out.print(Text("Parameters", style="bold underline"))
     for f in describe_fields(ex.Params):
         limits = " | ".join(str(c) for c in f.choices) if f.choices else f.bounds
-        table.add_row(f.name, type_label(f), repr(f.default) if isinstance(f.default, str) else str(f.default),
-                      limits, f.description)
-    out.print(table)
+        line = Text()
+        line.append(f.name, style="bold cyan")
+        line.append(f"  {type_label(f)} = ", style="dim")
+        line.append("unset" if f.default is None else toml_literal(f.default))
+        if limits:
+            line.append(f"   [{limits}]", style="yellow")
+        out.print(line)
+        if f.description:
+            out.print(Text("    " + f.description), highlight=False)
     if ex.data:
         out.print(f"Data: {_data_status(ex.data)}")
     shipped = list_presets().get(ex.id, [])
     if shipped:
-        out.print("Presets: " + ", ".join(str(p) for p in shipped))
+        out.print("Presets: " + ", ".join(_short_path(p) for p in shipped), highlight=False)
+
+
+def _short_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 @presets_app.command("new")
@@ -192,7 +206,7 @@ def presets_list():
     for ex_id, paths in list_presets().items():
         out.print(f"[cyan]{ex_id}[/]")
         for p in paths:
-            out.print(f"  {p}", highlight=False)
+            out.print(f"  {_short_path(p)}", highlight=False)
 
 
 def _load_target(target: str, overrides, sweep_overrides=None, seed=None, device=None):

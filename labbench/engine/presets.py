@@ -235,7 +235,7 @@ def _split_list(text: str) -> list[str]:
     if text.startswith("[") and text.endswith("]"):
         inner = parse_value(text)
         if isinstance(inner, list):
-            return [_toml_literal(v) for v in inner]
+            return [toml_literal(v) for v in inner]
     out, depth, cur, quote = [], 0, "", ""
     for ch in text:
         if quote:
@@ -258,13 +258,13 @@ def _split_list(text: str) -> list[str]:
     return [s for s in (x.strip() for x in out) if s]
 
 
-def _toml_literal(value: Any) -> str:
+def toml_literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
     if value is None:
         return '""'
     return repr(value)
@@ -278,7 +278,7 @@ def render_preset(exercise: Exercise, params: Params | dict | None = None, *, na
     if comments:
         lines[0] += f"  # {exercise.title}"
     if name:
-        lines.append(f"name = {_toml_literal(name)}")
+        lines.append(f"name = {toml_literal(name)}")
     if seed is not None:
         lines.append(f"seed = {seed}")
     lines.append(f'device = "{device}"' + ("  # auto, cpu, cuda or cuda:N" if comments else ""))
@@ -289,7 +289,7 @@ def render_preset(exercise: Exercise, params: Params | dict | None = None, *, na
         if value is None:
             lines.append(f"# {info.name} = (unset)" + (f"  # {info.description}" if comments else ""))
             continue
-        line = f"{info.name} = {_toml_literal(value)}"
+        line = f"{info.name} = {toml_literal(value)}"
         if comments:
             extra = ""
             if info.choices:
@@ -302,7 +302,7 @@ def render_preset(exercise: Exercise, params: Params | dict | None = None, *, na
         lines.append("")
         lines.append("[sweep]")
         for k, v in sweep.items():
-            lines.append(f"{k} = {_toml_literal(list(v))}")
+            lines.append(f"{k} = {toml_literal(list(v))}")
     return "\n".join(lines) + "\n"
 
 

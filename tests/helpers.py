@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: real data for tests: ../shared/data beside the repository (CI has it there too)
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
 from labbench.engine.events import iter_events
 from labbench.engine.presets import preset_for_exercise
 from labbench.engine.runner import execute

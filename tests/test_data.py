@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from labbench.data import DataCorrupt, DataMissing, dataset_status, get_dataset, require
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .helpers import SHARED_DATA as SHARED
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ images reaching the accuracy floor."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from labbench.exercises.s1_mnist_cnn import CourseCNN, MnistCnnParams, optimizer
 
 from .helpers import run_exercise
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .helpers import SHARED_DATA as SHARED
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import math
 
 import pytest
-import torch
 
 from labbench.exercises.s1_perceptron import dataset_generation, least_squares
 

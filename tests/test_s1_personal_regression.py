@@ -3,7 +3,6 @@ reference numbers on the real course file, and early stopping."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from labbench.exercises import s1_personal_regression as ex
 
 from .helpers import run_exercise
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .helpers import SHARED_DATA as SHARED
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pytest
 from pydantic import Field
 from textual.widgets import Input, Static
 

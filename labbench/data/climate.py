@@ -334,13 +334,12 @@ def import_climate(path: str | Path, root: Path | None = None) -> Path:
                 name = src.name
             if not name.startswith("GlobalLandTemperaturesBy"):
                 name = "GlobalLandTemperaturesByCity.csv" if "Latitude" in header else name
-            kind = "berkeley"
         elif ERA_VALUE in header:
             row = next(csv.reader([fh.readline()]), [])
             city = row[header.index("CityName")] if "CityName" in header and len(row) == len(header) else ""
             if not city:
                 raise DataCorrupt(f"{src}:2: ERA-Interim file without a CityName")
-            name, kind = f"{ERA_PREFIX}{city_slug(city)}.csv", "era"
+            name = f"{ERA_PREFIX}{city_slug(city)}.csv"
         else:
             raise DataCorrupt(f"{src}:1: not a Berkeley Earth city temperature CSV (expected columns "
                               f"{', '.join(BERKELEY_COLUMNS)}) nor an ERA-Interim city file")

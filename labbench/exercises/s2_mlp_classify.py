@@ -312,7 +312,7 @@ def run(p: MLPClassifyParams, run: Run) -> None:
         model.fit(X_tr, y_tr)
     test_acc = float(model.score(X_te, y_te))
     cm = confusion_matrix(y_te, model.predict(X_te), labels=[0, 1])
-    run.figure("confusion", "heatmap", title=f"best cell on test: confusion matrix (rows true, columns predicted)",
+    run.figure("confusion", "heatmap", title="best cell on test: confusion matrix (rows true, columns predicted)",
                z=cm.tolist(), xlabels=class_names, ylabels=class_names, annotate=True, zlabel="count")
     label = f"{best['solver']}/{best['activation']} {hidden_label(best['hidden'])}"
     run.text(f"best cell: {label}, validation accuracy {best['val_acc']:.4f}, test accuracy {test_acc:.4f}")

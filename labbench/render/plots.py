@@ -56,7 +56,7 @@ def _finite(v) -> float:
     return f
 
 
-def _as_floats(vals: Sequence) -> "np.ndarray":
+def _as_floats(vals: Sequence):
     import numpy as np
 
     try:

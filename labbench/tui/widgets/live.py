@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll

@@ -233,6 +233,21 @@ def _load_target(target: str, overrides, sweep_overrides=None, seed=None, device
     return preset
 
 
+def _check_data(presets) -> None:
+    """Missing data is bad input: say so (folder, files, command) before any
+    run folder is made. Small public files are fetched here on first use."""
+    from .data import DataError, require
+
+    names: list[str] = []
+    for p in presets:
+        names += [n for n in p.exercise.data_needed(p.params) if n not in names]
+    for name in names:
+        try:
+            require(name)
+        except DataError as exc:
+            fail(str(exc))
+
+
 def _resolve_device(spec: str):
     from .engine.devices import DeviceUnavailable, resolve_device
 
@@ -271,6 +286,7 @@ def run(
         _sweep(preset, out_dir, runs_dir, quiet)
         return
     dev = _resolve_device(preset.device)
+    _check_data([preset])
     try:
         folder = prepare_out_dir(out_dir) if out_dir else default_run_dir(preset, runs_dir)
     except OutDirNotEmpty as exc:
@@ -316,6 +332,7 @@ def _sweep(preset, out_dir, runs_dir, quiet):
 
     points = expand(preset)
     dev = _resolve_device(preset.device)
+    _check_data([pt.preset for pt in points])
     try:
         folder = prepare_out_dir(out_dir) if out_dir else default_run_dir(preset, runs_dir, prefix="sweep-")
     except OutDirNotEmpty as exc:

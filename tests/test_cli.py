@@ -164,3 +164,17 @@ def test_headless_run_draws_its_pictures(tmp_path):
     res = runner.invoke(app, ["run", "1.1-perceptron", "--set", "epochs=5", "--out", str(tmp_path / "b"),
                               "--no-pictures"])
     assert res.exit_code == 0 and "data and fitted curves" not in res.output
+
+
+def test_missing_data_is_refused_before_any_run_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABBENCH_DATA", str(tmp_path / "empty"))
+    runs = tmp_path / "runs"
+    res = runner.invoke(app, ["run", "1.3-mnist-cnn", "--runs-dir", str(runs)])
+    assert res.exit_code == 2
+    assert "labbench data fetch mnist" in res.output and "Traceback" not in res.output
+    assert not runs.exists()
+    res = runner.invoke(app, ["sweep", "2.2-mlp-classify", "--set", "dataset=ionosphere,pima", "--runs-dir", str(runs)])
+    assert res.exit_code == 2 and "ionosphere" in res.output and not runs.exists()
+    # an exercise variant that reads no data set still runs
+    res = runner.invoke(app, ["run", "2.2-ard", "--runs-dir", str(runs), "-q", "--no-pictures"])
+    assert res.exit_code == 0, res.output

@@ -30,12 +30,19 @@ class Exercise:
     description: str
     Params: type[Params]
     run: Callable  # run(params, run) -> None
-    data: list[str] = field(default_factory=list)  # names in labbench.data
+    data: list[str] = field(default_factory=list)  # names in labbench.data it may use
+    needs: Callable | None = None  # needs(params) -> the names a run with these params uses (default: data)
     primary_metric: str = ""  # the metric the runs table and sweeps lead with
     module: str = ""
 
     def default_params(self) -> Params:
         return self.Params()
+
+    def data_needed(self, params: Params | None = None) -> list[str]:
+        """The data sets a run with ``params`` (default: the defaults) reads."""
+        if self.needs is None:
+            return list(self.data)
+        return list(self.needs(params if params is not None else self.default_params()))
 
 
 class UnknownExercise(KeyError):

@@ -181,5 +181,6 @@ EXERCISE = Exercise(
     Params=ARDParams,
     run=run,
     data=["pima"],
+    needs=lambda p: ["pima"] if p.variant == "diabetes" else [],
     primary_metric="weight_error_ard",
 )

@@ -329,5 +329,6 @@ EXERCISE = Exercise(
     Params=MLPClassifyParams,
     run=run,
     data=["ionosphere", "pima"],
+    needs=lambda p: [p.dataset],
     primary_metric="best_val_acc",
 )

@@ -23,14 +23,13 @@ class Node:
 
 
 def data_missing(ex) -> list[str]:
-    """Names of the exercise's data sets that are not in the data folder."""
-    if not ex.data:
+    """Names of the data sets the exercise's defaults read that are not in the data folder."""
+    needed = ex.data_needed()
+    if not needed:
         return []
-    try:
-        from ...data import dataset_status
-    except ImportError:  # pragma: no cover
-        return []
-    return [n for n in ex.data if not dataset_status(n)]
+    from ...data import dataset_status
+
+    return [n for n in needed if not dataset_status(n)]
 
 
 class ExerciseTree(Tree[Node]):

@@ -316,10 +316,11 @@ def shipped_presets_dir() -> Path:
     return here.parent / "presets"
 
 
-def list_presets(folders: list[Path] | None = None) -> dict[str, list[Path]]:
-    """Preset files by exercise id, from the shipped folder and the user's."""
+def list_presets(folders: list[Path] | None = None, known=None) -> dict[str, list[Path]]:
+    """Preset files by exercise id (default: the shipped folder), keeping
+    those of the ``known`` exercise ids (default: every registered one)."""
     folders = folders if folders is not None else [shipped_presets_dir()]
-    known = all_exercises()
+    known = all_exercises() if known is None else known
     out: dict[str, list[Path]] = {}
     for folder in folders:
         if not folder.is_dir():

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Markdown, Select, Static, TabbedContent, TabPane
 
-from ..engine.presets import render_preset, shipped_presets_dir
+from ..engine.presets import list_presets, render_preset, shipped_presets_dir
 from ..runs import list_runs, load_run
 from .procs import RunManager, RunProc
 from .state import RunView
@@ -110,20 +110,12 @@ class LabBench(App):
         yield Footer()
 
     def _presets(self) -> dict[str, list[tuple[Path, bool]]]:
+        """Preset files by exercise, each flagged True when it is the user's own."""
         out: dict[str, list[tuple[Path, bool]]] = {}
-        folders = ([shipped_presets_dir()] if self.shipped_presets else [])
-        import tomllib
-
-        for folder, user in [(f, False) for f in folders] + [(self.presets_dir, True)]:
-            if not folder.is_dir():
-                continue
-            for path in sorted(folder.glob("*.toml")):
-                try:
-                    ex_id = tomllib.loads(path.read_text(encoding="utf-8")).get("exercise")
-                except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                    continue
-                if ex_id in self.exercises:
-                    out.setdefault(ex_id, []).append((path, user))
+        sources = ([(shipped_presets_dir(), False)] if self.shipped_presets else []) + [(self.presets_dir, True)]
+        for folder, user in sources:
+            for ex_id, paths in list_presets([folder], known=self.exercises).items():
+                out.setdefault(ex_id, []).extend((p, user) for p in paths)
         return out
 
     def on_mount(self) -> None:

@@ -21,23 +21,14 @@ def fmt_value(v) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
             return str(v)
-        if v == 0:
-            return "0"
+        if v.is_integer() and abs(v) < 1e5:
+            return str(int(v))  # inputs such as 1.0, -2.0 and exact scores read best without decimals
         if abs(v) >= 1e5 or abs(v) < 1e-3:
             return f"{v:.3e}"
         return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(fmt_value(x) for x in v) + "]"
     return str(v)
-
-
-def rich_table(title: str, columns: list[str], rows: list[list], note: str = "") -> Table:
-    table = Table(title=title, title_justify="left", caption=note or None, caption_justify="left")
-    for i, col in enumerate(columns):
-        table.add_column(str(col), justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*(fmt_value(c) for c in row))
-    return table
 
 
 class ConsoleProgress:
@@ -94,7 +85,9 @@ class ConsoleProgress:
             style = {"warning": "yellow", "error": "red"}.get(event.get("level"), "")
             self._print(f"[{style}]{event.get('text')}[/]" if style else event.get("text"), highlight=False)
         elif kind == "table":
-            self._print(rich_table(event.get("title", ""), event.get("columns", []), event.get("rows", []),
+            from .render.tables import compact_table
+
+            self._print(compact_table(event.get("title", ""), event.get("columns", []), event.get("rows", []),
                                    event.get("note", "")))
 
 

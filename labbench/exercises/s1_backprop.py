@@ -116,7 +116,7 @@ def run(p: BackpropParams, run: Run) -> None:
     # --- forward pass
     grad, terms = chain_rule(theta, x1, x2, y)
     loss0 = mse(terms["y_hat"], y)
-    run.table("forward", ["point", "x1", "x2", "y", "z1", "h1", "z2", "h2", "y_hat", "y_hat - y"],
+    run.table("forward", ["point", "x1", "x2", "y", "z1", "h1", "z2", "h2", "ŷ", "ŷ - y"],
               [[i + 1, x1[i], x2[i], y[i], terms["z1"][i], terms["h1"][i], terms["z2"][i], terms["h2"][i],
                 terms["y_hat"][i], terms["y_hat"][i] - y[i]] for i in range(len(y))],
               title="Forward pass")

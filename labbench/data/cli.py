@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from . import REGISTRY, DataError, _load_sources, data_root
 
@@ -47,13 +47,11 @@ def list_cmd():
     _load_sources()
     root = data_root()
     out.print(f"data folder: {root}  [dim](set LABBENCH_DATA to use another)[/]", highlight=False)
-    table = Table()
-    for col in ("name", "title", "looked for", "status", "size", "how to get it"):
-        table.add_column(col, overflow="fold")
+    # One block per data set: a six-column table becomes a tower of wrapped words at 80 columns.
     for name in sorted(REGISTRY):
         ds = REGISTRY[name]
         if ds.builtin:
-            where, status, size = "(scikit-learn)", "[green]present[/]", "-"
+            where, status, size = "(scikit-learn)", "[green]present[/]", ""
         else:
             paths = ds.paths(root)
             dirs = sorted({str(Path(f).parent) for f in ds.files})
@@ -64,9 +62,11 @@ def list_cmd():
                 else ("[yellow]incomplete[/]" if n_have else "[yellow]missing[/]")
             if present and ds.any_of and n_have < len(paths):
                 status = f"[green]present[/] ({n_have}/{len(paths)} files)"
-            size = _human(_size(paths)) if n_have else "-"
-        table.add_row(name, ds.title, where, status, size, ds.how_to_get())
-    out.print(table)
+            size = f", {_human(_size(paths))}" if n_have else ""
+        out.print(f"[bold cyan]{name}[/]  {status}{size}  {escape(ds.title)}", highlight=False)
+        out.print(f"    looked for: {escape(where)}", highlight=False)
+        if not ds.builtin:
+            out.print(f"    to get it: {escape(ds.how_to_get())}", highlight=False)
 
 
 @data_app.command("fetch")

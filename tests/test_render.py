@@ -169,3 +169,65 @@ def test_downsample_keeps_the_newest_point_and_image_grids_fit_a_line_budget():
     digits = np.zeros((32, 28, 28), dtype=np.uint8)
     t = render_images(digits, captions=[f"{i}/{i}" for i in range(32)], width=93, max_lines=48, min_px=12)
     assert len(t.plain.splitlines()) <= 48 and t.plain.splitlines()[0].count(UPPER) == 6 * 14
+
+
+def _surface(n=40):
+    a = np.linspace(-3, 3, n)
+    xx, yy = np.meshgrid(a, a)
+    return a, np.sin(xx) * np.cos(yy) + yy / 3
+
+
+def test_heatmap_half_blocks_two_rows_per_line_with_cell_colours():
+    from rich.color import ColorType
+
+    from labbench.render.heatmap import UPPER as HALF, ramp
+
+    a, z = _surface(40)
+    t = render_heatmap(z, x=list(a), y=list(a), width=60, height=30, title="surface", zlabel="f")
+    lines = t.plain.splitlines()
+    body = [line for line in lines if HALF in line]
+    assert len(body) == 20  # 40 rows, two per line
+    assert all(line.count(HALF) == 40 for line in body)  # square cells: one character per column
+    assert lines[0] == "surface" and lines[1].split()[0] == "-3"  # x ticks stay
+    assert body[0].split()[0] == "-3" and "f: " in lines[-1]  # y labels and the legend stay
+    assert max(len(line) for line in lines) <= 60
+    # the character at (line 3, column 7) shows data row 6 above data row 7
+    lo, hi = z.min(), z.max()
+    start = t.plain.index(body[3]) + body[3].index(HALF) + 7
+    span = next(s for s in t.spans if s.start == start)
+    top, bottom = ramp((z[6, 7] - lo) / (hi - lo)), ramp((z[7, 7] - lo) / (hi - lo))
+    assert span.style.color.get_truecolor() == top and span.style.bgcolor.get_truecolor() == bottom
+    assert top != bottom
+    # the one-character-per-cell picture of the same surface takes twice the lines
+    full = render_heatmap(z[:, :20], x=list(a[:20]), y=list(a), width=60, height=60, annotate=False,
+                          marks=[{"row": 0, "col": 0, "text": "*"}])
+    assert HALF not in full.plain and len(full.plain.splitlines()) == 40 + 2
+    # 256 colours: palette numbers; 16 colours: shade characters, no half blocks
+    t256 = render_heatmap(z, width=60, height=30, colors="256")
+    assert t256.plain.count(HALF) == 40 * 20
+    styles = [s.style for s in t256.spans if t256.plain[s.start] == HALF]
+    kinds = {st.color.type for st in styles if st.color} | {st.bgcolor.type for st in styles if st.bgcolor}
+    assert kinds == {ColorType.EIGHT_BIT}
+    std = render_heatmap(z, width=100, height=50, colors="standard")
+    assert HALF not in std.plain and any(ch in std.plain for ch in "░▒▓█")
+
+
+def test_heatmap_half_blocks_pool_evenly_and_keep_small_or_annotated_maps_whole():
+    from labbench.render.heatmap import UPPER as HALF
+
+    _, z = _surface(40)
+    z[0:4, 0:4] = np.nan
+    narrow = render_heatmap(z, width=30, height=30)  # 40 columns into 30: pooled 2x2 both ways
+    body = [line for line in narrow.plain.splitlines() if HALF in line or line.startswith("·")]
+    assert len(body) == 10 and max(len(line) for line in narrow.plain.splitlines()) <= 30
+    assert body[0].startswith("··") and "no data" in narrow.plain
+    short = render_heatmap(z, width=100, height=12)  # 40 rows into 10 lines: pooled by 2
+    assert len(short.plain.splitlines()) <= 12
+    # odd rows: the last line's lower half is the terminal's background
+    odd = render_heatmap(_surface(15)[1][:13, :20], width=30, height=10)
+    assert HALF in odd.plain and len(odd.plain.splitlines()) == 7 + 1
+    # a confusion matrix (annotated) or a map with marks is still one row per line
+    cm = np.arange(400).reshape(20, 20)
+    assert HALF not in render_heatmap(cm, annotate=True, width=200, height=40).plain
+    assert HALF not in render_heatmap(cm, marks=[{"row": 1, "col": 1, "text": "A"}], width=200, height=40).plain
+    assert HALF not in render_heatmap(cm[:10], width=200, height=40).plain  # few rows: unchanged

@@ -7,6 +7,9 @@ that announce 256 colours) or ``"standard"`` (16 colours or none: the level is
 drawn with shade characters so the picture still reads in monochrome).
 Cells that hold no value (NaN) are a dim ``·`` on the terminal's background,
 never a colour of the ramp.
+
+A plain surface (no numbers, marks or category labels) with many rows is drawn
+with half blocks in colour: two data rows per line, cells square.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from rich.text import Text
 _RAMP = np.array([(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)], dtype=float)
 _SHADES = "░▒▓█"
 MAX_SCALE = 3  # a small matrix is drawn with cells up to 2*3 x 3 characters
+HALF_BLOCK_ROWS = 12  # a plain surface with more rows than this is drawn two rows per line
+UPPER, LOWER = "▀", "▄"
 
 
 def ramp(v: float) -> tuple[int, int, int]:
@@ -151,6 +156,11 @@ def render_heatmap(z, *, xlabels=None, ylabels=None, annotate: bool = False, mar
     avail_w = max(4, width - (label_w + 1 if label_w else 0))
     fixed_h = (1 if title else 0) + (1 if xlabel else 0) + (1 if xl else 0) + 1  # + legend
     avail_h = max(2, height - fixed_h)
+    if (colors != "standard" and not annotate and not mark_at and xlabels is None and ylabels is None
+            and rows > HALF_BLOCK_ROWS):
+        return _render_half_blocks(arr, x=xl, y=yl, label_w=label_w, avail_w=avail_w, avail_h=avail_h,
+                                   title=title, zlabel=zlabel, xlabel=xlabel, ylabel=ylabel, colors=colors,
+                                   width=width)
 
     # the cell width the content wants
     need = 2
@@ -237,11 +247,96 @@ def render_heatmap(z, *, xlabels=None, ylabels=None, annotate: bool = False, mar
             out.append("\n")
     if ylabel and label_w == 0:
         out.append(f"rows: {ylabel}\n", style="dim italic")
-    out.append(f"{zlabel + ': ' if zlabel else ''}{_fmt(lo)} ", style="dim")
+    _legend(out, lo, hi, zlabel, colors, nan_seen, width)
+    return out
+
+
+def _legend(out: Text, lo: float, hi: float, zlabel: str, colors: str, nan_seen: bool, width: int = 0) -> None:
+    head, tail = f"{zlabel + ': ' if zlabel else ''}{_fmt(lo)} ", f" {_fmt(hi)}"
+    note = "   · no data" if nan_seen else ""
+    step = 2
+    if width and len(head) + 16 + len(tail) + len(note) > width:  # narrow: a shorter ramp, a shorter note
+        step, note = 1, note and "  · no data"
+    out.append(head, style="dim")
     for i in range(8):
         st = _cell_style(ramp(i / 7), colors, False)
-        out.append(_SHADES[min(i // 2, 3)] * 2 if colors == "standard" else "  ", st)
-    out.append(f" {_fmt(hi)}", style="dim")
-    if nan_seen:
-        out.append("   · no data", style="dim")
+        out.append(_SHADES[min(i // 2, 3)] * step if colors == "standard" else " " * step, st)
+    out.append(tail, style="dim")
+    if note:
+        out.append(note, style="dim")
+
+
+@lru_cache(maxsize=8192)
+def _half_style(top: tuple[int, int, int] | None, bottom: tuple[int, int, int] | None, colors: str) -> Style:
+    def col(rgb):
+        c = Color.from_rgb(*rgb)
+        return c.downgrade(ColorSystem.EIGHT_BIT) if colors == "256" else c
+
+    return Style(color=col(top) if top else None, bgcolor=col(bottom) if bottom else None)
+
+
+def _render_half_blocks(arr: np.ndarray, *, x: list, y: list, label_w: int, avail_w: int, avail_h: int,
+                        title: str, zlabel: str, xlabel: str, ylabel: str, colors: str, width: int) -> Text:
+    """A surface without numbers or marks, two data rows per line: each
+    character is an upper half block, its colour the top cell, its background
+    the cell below. A cell is 1 character wide and half a line tall, square in
+    a usual terminal font (2 wide and a line tall when there is room); a
+    surface too big for the space is pooled by the same factor both ways."""
+    rows, cols = arr.shape
+    k = 2 if cols * 2 <= avail_w and rows <= avail_h else 1  # pixels per cell, each way
+    pooled = _pool(arr, 2 * avail_h, avail_w, square=True) if k == 1 else arr
+    prow, pcol = pooled.shape
+    if pooled.shape != arr.shape:
+        x = _pool_axis(x, pcol)
+        y = _pool_axis(y, prow)
+    px = np.repeat(np.repeat(pooled, k, axis=0), k, axis=1) if k > 1 else pooled
+    if px.shape[0] % 2:  # an odd number of pixel rows: the last line's lower half is empty
+        px = np.vstack([px, np.full((1, px.shape[1]), np.nan)])
+        pad_row = True
+    else:
+        pad_row = False
+    finite = pooled[np.isfinite(pooled)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    span = hi - lo if hi > lo else 1.0
+    rgb = [[ramp((v - lo) / span) if math.isfinite(v) else None for v in row] for row in px]
+    if not y:
+        label_w = 0
+
+    out = Text()
+    pad = " " * (label_w + 1) if label_w else ""
+    if title:
+        out.append(title[:max(width, 1)] + "\n", style="bold")
+    if xlabel:
+        out.append(pad + f"{xlabel} →".center(pcol * k).rstrip() + "\n", style="dim italic")
+    if x:
+        corner = (ylabel[:label_w].rjust(label_w) + " ") if label_w and ylabel else pad
+        out.append(corner, style="dim italic")
+        out.append(_axis_line(x, k, pcol).rstrip() + "\n", style="dim")
+    nan_seen = False
+    n_lines = px.shape[0] // 2
+    last_label = -1
+    for line in range(n_lines):
+        if label_w:
+            r = (2 * line) // k  # the data row at the top of this line
+            lab = ""
+            if r != last_label and r < len(y):
+                lab, last_label = str(y[r]), r
+            out.append(lab[:label_w].rjust(label_w) + " ", style="dim")
+        top_row, bottom_row = rgb[2 * line], rgb[2 * line + 1]
+        for c in range(px.shape[1]):
+            top, bottom = top_row[c], bottom_row[c]
+            if top is None and bottom is None:
+                nan_seen = True
+                out.append("·", style="dim")
+            elif top is None:
+                nan_seen = True
+                out.append(LOWER, _half_style(bottom, None, colors))
+            else:
+                if bottom is None and not (pad_row and line == n_lines - 1):
+                    nan_seen = True
+                out.append(UPPER, _half_style(top, bottom, colors))
+        out.append("\n")
+    if ylabel and label_w == 0:
+        out.append(f"rows: {ylabel}\n", style="dim italic")
+    _legend(out, lo, hi, zlabel, colors, nan_seen, width)
     return out

@@ -9,7 +9,13 @@ import numpy as np
 from rich.console import Console
 from rich.text import Text
 
-from labbench.render import downsample, render_figure, render_heatmap, render_images, render_line
+from labbench.render import (
+    downsample,
+    render_figure,
+    render_heatmap,
+    render_images,
+    render_line,
+)
 from labbench.render.compare import comparison_table, load_comparison
 from labbench.render.images import UPPER, to_uint8
 from labbench.runs import differing_keys, list_runs
@@ -180,7 +186,8 @@ def _surface(n=40):
 def test_heatmap_half_blocks_two_rows_per_line_with_cell_colours():
     from rich.color import ColorType
 
-    from labbench.render.heatmap import UPPER as HALF, ramp
+    from labbench.render.heatmap import UPPER as HALF
+    from labbench.render.heatmap import ramp
 
     a, z = _surface(40)
     t = render_heatmap(z, x=list(a), y=list(a), width=60, height=30, title="surface", zlabel="f")
@@ -231,3 +238,19 @@ def test_heatmap_half_blocks_pool_evenly_and_keep_small_or_annotated_maps_whole(
     assert HALF not in render_heatmap(cm, annotate=True, width=200, height=40).plain
     assert HALF not in render_heatmap(cm, marks=[{"row": 1, "col": 1, "text": "A"}], width=200, height=40).plain
     assert HALF not in render_heatmap(cm[:10], width=200, height=40).plain  # few rows: unchanged
+
+
+def test_heatmap_half_blocks_give_up_row_labels_before_columns():
+    from labbench.render.heatmap import UPPER as HALF
+    from labbench.render.heatmap import heatmap_min_width
+
+    a, z = _surface(40)
+    ys = [round(float(v), 3) for v in a]
+    t = render_heatmap(z, x=list(a), y=ys, ylabel="x2", zlabel="squared residual (pred - f)^2", width=42, height=30)
+    lines = t.plain.splitlines()
+    assert max(line.count(HALF) for line in lines) == 40  # every column, no pooling
+    assert "x2 ↓ -3 … 3" in lines and max(len(line) for line in lines) <= 42
+    assert lines[-2] == "squared residual (pred - f)^2"  # a legend too wide for one line takes two
+    assert heatmap_min_width({"z": z, "x": list(a), "y": ys}, 30, "t") == 40
+    assert heatmap_min_width({"z": z, "annotate": True}, 30) is None
+    assert heatmap_min_width({"z": z}, 30, colors="standard") is None

@@ -252,3 +252,41 @@ async def _test_reopen_a_finished_run_and_compare_two(tmp_path):
         assert cmp.differing_params() == ["lr"]
         await pilot.press("d")
         assert app.screen.only_differing
+
+
+def _add_heatmaps(folder: Path, n: int = 4, size: int = 30) -> None:
+    a = np.linspace(-1, 1, size)
+    z = (np.outer(a, a) + a[None, :]).round(4).tolist()
+    ev = [{"t": 1.5, "type": "figure", "name": "wall", "kind": "bar", "title": "wall time",
+           "data": {"labels": ["a", "b"], "values": [1.0, 2.0]}}]
+    ev += [{"t": 1.5, "type": "figure", "name": f"map/{i}", "kind": "heatmap", "title": f"surface {i}",
+            "data": {"z": z, "x": a.round(3).tolist(), "y": a.round(3).tolist(), "zlabel": "f"}} for i in range(n)]
+    lines = (folder / "events.jsonl").read_text().splitlines(keepends=True)
+    (folder / "events.jsonl").write_text("".join(lines[:-1] + [json.dumps(e) + "\n" for e in ev] + lines[-1:]))
+
+
+def test_heat_maps_side_by_side_on_a_wide_panel_one_per_row_at_80x24(tmp_path, monkeypatch):
+    from labbench.tui.widgets.live import FigureView
+
+    monkeypatch.setenv("COLORTERM", "truecolor")  # half-block maps need colour
+    folder = write_fake_run(tmp_path / "runs" / "20240501-100000_1.9-fake", images=False)
+    _add_heatmaps(folder)
+
+    async def go(size):
+        app = fake_app(tmp_path, watch=folder)
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, lambda: len(app.query(FigureView)) == 5, timeout=20)
+            await pilot.pause(0.3)
+            maps = [fv for fv in app.query(FigureView) if fv.is_heatmap]
+            bar = next(fv for fv in app.query(FigureView) if not fv.is_heatmap)
+            panel = app.query_one("#live-maps")
+            rows = sorted({fv.region.y for fv in maps})
+            for fv in maps:  # every map drawn whole: 30 cells a line, 15 lines of half blocks
+                lines = fv.render().plain.splitlines()
+                assert sum("▀" in line for line in lines) == 15
+                assert max(line.count("▀") for line in lines) == 30
+                assert fv.region.width <= panel.region.width
+            return len(rows), bar.region.width == panel.region.width
+
+    assert asyncio.run(go((120, 40))) == (2, True)  # 4 maps, 2 a row; the bar chart keeps a whole row
+    assert asyncio.run(go((80, 24))) == (4, True)  # one a row

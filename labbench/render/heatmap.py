@@ -125,6 +125,34 @@ def _numeric(values) -> bool:
     return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
+def _half_blocks(rows: int, colors: str, annotate, marks, xlabels, ylabels) -> bool:
+    return (colors != "standard" and not annotate and not marks and xlabels is None and ylabels is None
+            and rows > HALF_BLOCK_ROWS)
+
+
+def _half_block_cols(rows: int, cols: int, avail_h: int) -> int:
+    """Columns of a half-block surface once it is pooled to fit ``avail_h`` lines."""
+    return math.ceil(cols / max(1, math.ceil(rows / (2 * max(avail_h, 1)))))
+
+
+def heatmap_min_width(data: dict, height: int = 20, title: str = "", colors: str = "truecolor") -> int | None:
+    """The narrowest width at which a heat map drawn in half blocks still shows
+    every cell (its row labels may go), for laying maps out side by side;
+    None for a map drawn one cell per character (its width is what it draws)."""
+    if data.get("z") is None:
+        return None
+    try:
+        arr = _as_array(data["z"])
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 2 or arr.size == 0 or not _half_blocks(arr.shape[0], colors, data.get("annotate"),
+                                                          data.get("marks"), data.get("xlabels"),
+                                                          data.get("ylabels")):
+        return None
+    fixed_h = (1 if title else 0) + (1 if data.get("xlabel") else 0) + (1 if data.get("x") is not None else 0) + 1
+    return max(20, _half_block_cols(*arr.shape, max(2, height - fixed_h)))
+
+
 def render_heatmap(z, *, xlabels=None, ylabels=None, annotate: bool = False, marks=None, width: int = 60,
                    height: int = 20, title: str = "", zlabel: str = "", x=None, y=None, xlabel: str = "",
                    ylabel: str = "", colors: str = "truecolor") -> Text:
@@ -156,8 +184,7 @@ def render_heatmap(z, *, xlabels=None, ylabels=None, annotate: bool = False, mar
     avail_w = max(4, width - (label_w + 1 if label_w else 0))
     fixed_h = (1 if title else 0) + (1 if xlabel else 0) + (1 if xl else 0) + 1  # + legend
     avail_h = max(2, height - fixed_h)
-    if (colors != "standard" and not annotate and not mark_at and xlabels is None and ylabels is None
-            and rows > HALF_BLOCK_ROWS):
+    if _half_blocks(rows, colors, annotate, mark_at, xlabels, ylabels):
         return _render_half_blocks(arr, x=xl, y=yl, label_w=label_w, avail_w=avail_w, avail_h=avail_h,
                                    title=title, zlabel=zlabel, xlabel=xlabel, ylabel=ylabel, colors=colors,
                                    width=width)
@@ -252,11 +279,16 @@ def render_heatmap(z, *, xlabels=None, ylabels=None, annotate: bool = False, mar
 
 
 def _legend(out: Text, lo: float, hi: float, zlabel: str, colors: str, nan_seen: bool, width: int = 0) -> None:
+    """The colour ramp from ``lo`` to ``hi``; where that is too wide for
+    ``width``, a shorter ramp, and the value's name on a line of its own."""
     head, tail = f"{zlabel + ': ' if zlabel else ''}{_fmt(lo)} ", f" {_fmt(hi)}"
     note = "   · no data" if nan_seen else ""
     step = 2
-    if width and len(head) + 16 + len(tail) + len(note) > width:  # narrow: a shorter ramp, a shorter note
-        step, note = 1, note and "  · no data"
+    if width and len(head) + 16 + len(tail) + len(note) > width:
+        step = 1
+        if len(head) + 8 + len(tail) + len(note) > width and (zlabel or note):
+            out.append((zlabel + note)[:width] + "\n", style="dim")
+            head, note = f"{_fmt(lo)} ", ""
     out.append(head, style="dim")
     for i in range(8):
         st = _cell_style(ramp(i / 7), colors, False)
@@ -283,6 +315,11 @@ def _render_half_blocks(arr: np.ndarray, *, x: list, y: list, label_w: int, avai
     a usual terminal font (2 wide and a line tall when there is room); a
     surface too big for the space is pooled by the same factor both ways."""
     rows, cols = arr.shape
+    y_range = ""
+    if label_w and avail_w < _half_block_cols(rows, cols, avail_h) <= avail_w + label_w + 1:
+        # the row labels would cost the map half its columns: leave them out, say the range instead
+        y_range = f"{ylabel or 'rows'} ↓ {y[0]} … {y[-1]}"
+        avail_w, label_w = avail_w + label_w + 1, 0
     k = 2 if cols * 2 <= avail_w and rows <= avail_h else 1  # pixels per cell, each way
     pooled = _pool(arr, 2 * avail_h, avail_w, square=True) if k == 1 else arr
     prow, pcol = pooled.shape
@@ -336,7 +373,9 @@ def _render_half_blocks(arr: np.ndarray, *, x: list, y: list, label_w: int, avai
                     nan_seen = True
                 out.append(UPPER, _half_style(top, bottom, colors))
         out.append("\n")
-    if ylabel and label_w == 0:
+    if y_range:
+        out.append(y_range[:max(width, 1)] + "\n", style="dim italic")
+    elif ylabel and label_w == 0:
         out.append(f"rows: {ylabel}\n", style="dim italic")
     _legend(out, lo, hi, zlabel, colors, nan_seen, width)
     return out

@@ -7,7 +7,7 @@ import re
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import RichLog, Static
 from textual_plotext import PlotextPlot
@@ -16,6 +16,7 @@ from ...console import STATUS_STYLE, fmt_value
 from ...engine.events import load_artifact
 from ...render import colour_mode
 from ...render.figures import figure_data, render_figure
+from ...render.heatmap import heatmap_min_width
 from ...render.images import render_images
 from ...render.plots import draw_line, legend_text
 from ...render.tables import compact_table
@@ -114,8 +115,23 @@ class FigureView(Widget):
         if self._cache is None or self._cache[0] != key:
             ev = {**self.event, "data": self.data}
             ev.pop("file", None)
-            self._cache = (key, render_figure(ev, width, height, run_dir=self.run_dir, colors=key[2]))
+            text = render_figure(ev, width, height, run_dir=self.run_dir, colors=key[2])
+            if self.is_heatmap:  # a picture: a line too long is cut, never wrapped (its height stays right)
+                text.no_wrap, text.overflow = True, "crop"
+            self._cache = (key, text)
         return self._cache[1]
+
+    @property
+    def is_heatmap(self) -> bool:
+        return self.event.get("kind") == "heatmap"
+
+    def min_width(self) -> int | None:
+        """The narrowest width that shows this heat map whole (None: not one
+        that can share a row)."""
+        if not self.is_heatmap:
+            return None
+        title = self.event.get("title") or self.event.get("name") or ""
+        return heatmap_min_width(self.data, self.HEATMAP_MAX_H, title, term_colors(self.app))
 
     def get_content_height(self, container, viewport, width: int) -> int:
         if self.event.get("kind") != "heatmap":
@@ -206,7 +222,12 @@ def status_text(view: RunView | None) -> Text:
 
 
 class LivePanel(Vertical):
-    """Everything about the selected run."""
+    """Everything about the selected run. Heat maps sit side by side (up to
+    ``MAX_FIG_COLUMNS`` a row) when the panel is at least twice as wide as they
+    need, after the other figures (a row each)."""
+
+    MAX_FIG_COLUMNS = 3
+    FIG_GAP = 2  # columns between maps side by side
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -217,7 +238,9 @@ class LivePanel(Vertical):
         yield Static(status_text(None), id="live-status")
         with VerticalScroll(id="live-body"):
             yield Vertical(id="live-curves")
-            yield Vertical(id="live-figures")
+            with Vertical(id="live-figures"):
+                yield Vertical(id="live-plots")
+                yield Container(id="live-maps")
             yield Vertical(id="live-images")
             yield Vertical(id="live-tables")
             yield RichLog(id="live-log", wrap=True, markup=False, highlight=False, max_lines=2000)
@@ -225,7 +248,7 @@ class LivePanel(Vertical):
     def show(self, view: RunView | None) -> None:
         """Switch to another run: clear and redraw everything."""
         self.view = view
-        for cid in ("#live-curves", "#live-figures", "#live-images", "#live-tables"):
+        for cid in ("#live-curves", "#live-plots", "#live-maps", "#live-images", "#live-tables"):
             self.query_one(cid).remove_children()
         self.query_one("#live-log", RichLog).clear()
         self._log_n = 0
@@ -268,6 +291,7 @@ class LivePanel(Vertical):
                 curves.mount(box)
                 box.call_after_refresh(box.set_series, series, self.logy)
         figures = self.query_one("#live-figures")
+        relayout = False
         for name, ev in view.figures.items():
             if f"figures:{name}" not in dirty:
                 continue
@@ -277,8 +301,12 @@ class LivePanel(Vertical):
                 found.first(FigureView).set_event(ev)
             else:
                 fv = FigureView(ev, view.folder, id=wid)
-                figures.mount(fv)
+                # heat maps in a grid that can put several side by side, other figures a row each
+                self.query_one("#live-maps" if ev.get("kind") == "heatmap" else "#live-plots").mount(fv)
                 fv.set_event(ev)
+                relayout = True
+        if relayout:
+            self.layout_figures()
         if "images" in dirty:
             box = self.query_one("#live-images")
             for name, ev in view.images.items():
@@ -307,6 +335,24 @@ class LivePanel(Vertical):
                 style = {"warning": "yellow", "error": "red"}.get(level, "")
                 log.write(Text(text, style=style))
             self._log_n = len(view.log)
+
+    def on_resize(self, event) -> None:
+        self.layout_figures()
+
+    def figure_columns(self, width: int) -> int:
+        """How many heat maps share a row at ``width`` columns."""
+        needs = [fv.min_width() for fv in self.query_one("#live-maps").query(FigureView)]
+        if len(needs) < 2 or any(n is None for n in needs):
+            return 1
+        return max(1, min(self.MAX_FIG_COLUMNS, len(needs), (width + self.FIG_GAP) // (max(needs) + self.FIG_GAP)))
+
+    def layout_figures(self) -> None:
+        box = self.query_one("#live-maps")
+        width = box.size.width or self.size.width - 1
+        if width > 0:
+            n = self.figure_columns(width)
+            if box.styles.grid_size_columns != n:
+                box.styles.grid_size_columns = n
 
     def focus_body(self) -> None:
         """Keyboard focus on the scrolling body (arrows / PageUp / PageDown / Home / End)."""

@@ -290,3 +290,22 @@ def test_heat_maps_side_by_side_on_a_wide_panel_one_per_row_at_80x24(tmp_path, m
 
     assert asyncio.run(go((120, 40))) == (2, True)  # 4 maps, 2 a row; the bar chart keeps a whole row
     assert asyncio.run(go((80, 24))) == (4, True)  # one a row
+
+
+def test_runs_refresh_while_a_dialog_is_open(tmp_path):
+    asyncio.run(_test_runs_refresh_while_a_dialog_is_open(tmp_path))
+
+
+async def _test_runs_refresh_while_a_dialog_is_open(tmp_path):
+    """A run that ends while help (or any dialog) is on top must not crash the
+    app: the timer updates the main screen's widgets, not the dialog's."""
+    app = fake_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen is not app.screen_stack[0]
+        app.refresh_runs()
+        app.tick()
+        app.query_one(LivePanel)
+        await pilot.pause()

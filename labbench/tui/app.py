@@ -18,6 +18,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Button, Footer, Markdown, Select, Static, TabbedContent, TabPane
 
 from ..engine.presets import list_presets, render_preset, shipped_presets_dir
@@ -119,7 +120,7 @@ class LabBench(App):
         return out
 
     def on_mount(self) -> None:
-        self.set_interval(REFRESH_S, self.tick)
+        self._ticker = self.set_interval(REFRESH_S, self.tick)
         self.refresh_runs()
         if self.detect_devices:
             self.find_devices()
@@ -330,10 +331,16 @@ class LabBench(App):
 
         self.push_screen(CompareScreen(marked))
 
+    def _close(self) -> None:
+        """Stop the refresh timer first: a tick during teardown would query
+        widgets that are already gone."""
+        self._ticker.stop()
+        self.exit()
+
     async def action_quit(self) -> None:
         active = self.manager.active
         if not active:
-            self.exit()
+            self._close()
             return
         from .screens.dialogs import ConfirmScreen
 
@@ -351,7 +358,7 @@ class LabBench(App):
         while any(p.state == "running" for p in self.manager.procs):
             self.manager.poll()  # kills those past the grace period
             await asyncio.sleep(0.1)
-        self.exit()
+        self._close()
 
     def _kill_leftovers(self) -> None:
         if any(p.state == "running" for p in self.manager.procs):
@@ -398,6 +405,14 @@ class LabBench(App):
 
     def tick(self) -> None:
         """Poll processes and tail the runs' events; redraw what changed."""
+        try:
+            self._tick()
+        except NoMatches:
+            # The app is being torn down (its widgets are gone) while the timer
+            # still fires, e.g. an exit that did not come through _close().
+            self._ticker.stop()
+
+    def _tick(self) -> None:
         ended = self.manager.poll()
         finished_now = False
         for key, view in list(self.views.items()):

@@ -140,6 +140,18 @@ async def _test_bad_value_flagged_then_run_to_ok(tmp_path):
         assert "ok" in str(row[1])
 
 
+async def start_long_run(app, pilot):
+    """Start a 1.1 run of a million epochs and wait until it is under way;
+    the tree has the focus so the app's keys (s, q) reach the app."""
+    await pilot.pause()
+    set_field(app, "epochs", "1000000")
+    await pilot.pause()
+    proc = app.action_run()
+    await wait_for(pilot, lambda: (proc.view.step or 0) > 2)
+    app.query_one("#tree").focus()
+    return proc
+
+
 def test_stop_a_long_run_ends_interrupted(tmp_path):
     asyncio.run(_test_stop_a_long_run_ends_interrupted(tmp_path))
 
@@ -147,12 +159,7 @@ def test_stop_a_long_run_ends_interrupted(tmp_path):
 async def _test_stop_a_long_run_ends_interrupted(tmp_path):
     app = real_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        set_field(app, "epochs", "1000000")
-        await pilot.pause()
-        proc = app.action_run()
-        await wait_for(pilot, lambda: (proc.view.step or 0) > 2)
-        app.query_one("#tree").focus()
+        proc = await start_long_run(app, pilot)
         await pilot.press("s")
         await wait_for(pilot, lambda: proc.view.ended and proc.state == "done")
         assert proc.view.status == "interrupted"
@@ -168,14 +175,9 @@ def test_quit_while_running_leaves_no_process(tmp_path):
 async def _test_quit_while_running_leaves_no_process(tmp_path):
     app = real_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        set_field(app, "epochs", "1000000")
-        await pilot.pause()
-        proc = app.action_run()
-        await wait_for(pilot, lambda: (proc.view.step or 0) > 0)
+        proc = await start_long_run(app, pilot)
         pid = proc.pid
         assert not pid_gone(pid)
-        app.query_one("#tree").focus()
         await pilot.press("q")
         await pilot.pause(0.2)
         await pilot.press("y")  # "Stop and quit?"

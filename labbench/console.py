@@ -115,30 +115,19 @@ def print_pictures(console: Console, run_dir: Path, max_width: int = 120) -> Non
     """The run's final pictures, drawn by the same render layer as the lab
     bench: one chart per curve group, the last version of every figure and
     image grid."""
-    from .engine.events import iter_events, load_artifact, scalar_history
+    from .engine.events import curve_charts, iter_events, last_by_name, load_artifact
     from .render import colour_mode, render_figure, render_images
 
     events = list(iter_events(run_dir))
     width = max(40, min(console.width, max_width))
     mode = colour_mode(console.color_system)
-    charts: dict[str, dict] = {}
-    for name, (xs, ys) in scalar_history(events).items():
-        chart, _, series = name.partition("/")
-        charts.setdefault(chart, {})[series or chart] = (xs, ys)
-    for chart, series in charts.items():
+    for chart, series in curve_charts(events).items():
         if max(len(xs) for xs, _ in series.values()) > 1:
             console.print(render_figure({"kind": "line", "title": chart, "data": {"series": series}},
                                         width=width, height=14, colors=mode))
-    figures: dict[str, dict] = {}
-    images: dict[str, dict] = {}
-    for ev in events:
-        if ev.get("type") == "figure":
-            figures[ev.get("name", "")] = ev
-        elif ev.get("type") == "images":
-            images[ev.get("name", "")] = ev
-    for ev in figures.values():
+    for ev in last_by_name(events, "figure").values():
         console.print(render_figure(ev, width=width, height=16, run_dir=run_dir, colors=mode))
-    for ev in images.values():
+    for ev in last_by_name(events, "images").values():
         try:
             arr = load_artifact(run_dir, ev["file"])
         except (OSError, ValueError, KeyError):

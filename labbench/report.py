@@ -10,7 +10,7 @@ from typing import List
 import typer
 from rich.console import Console
 
-from .engine.events import iter_events, load_artifact, read_json, scalar_history
+from .engine.events import curve_charts, iter_events, last_by_name, load_artifact, read_json, scalar_history
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -69,14 +69,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-")[:80] or "x"
 
 
-def _last_by_name(events: list[dict], kind: str) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for ev in events:
-        if ev.get("type") == kind:
-            out[ev.get("name", kind)] = ev
-    return out
-
-
 def export_run(run_dir: Path, dest: Path, fmt: list[str]) -> list[Path]:
     """Everything a report needs from one run; returns the files written."""
     from . import export as ex
@@ -115,15 +107,11 @@ def export_run(run_dir: Path, dest: Path, fmt: list[str]) -> list[Path]:
         lookup = {k: dict(zip(xs, ys)) for k, (xs, ys) in hist.items()}
         write("curves.csv", ex.table_csv(["step", *hist], [[s, *(lookup[k].get(s, "") for k in hist)]
                                                             for s in steps]))
-        charts: dict[str, dict] = {}
-        for k, xy in hist.items():
-            chart, _, series = k.partition("/")
-            charts.setdefault(chart, {})[series or chart] = xy
-        for chart, series in charts.items():
+        for chart, series in curve_charts(events).items():
             logy = "loss" in chart.lower() and all(v > 0 for _, ys in series.values() for v in ys if v == v)
             write(f"curve-{_slug(chart)}.svg", ex.svg_lines(series, title=chart, xlabel="step", ylabel=chart,
                                                             logy=logy))
-    for name, ev in _last_by_name(events, "figure").items():
+    for name, ev in last_by_name(events, "figure").items():
         data = ev.get("data")
         if data is None and ev.get("file"):
             data = load_artifact(run_dir, ev["file"])
@@ -143,7 +131,7 @@ def export_run(run_dir: Path, dest: Path, fmt: list[str]) -> list[Path]:
             ex.png_heatmap(data["z"], path)
             written.append(path)
         write(f"figure-{_slug(name)}.json", json.dumps({"kind": kind, "title": ev.get("title"), **data}))
-    for name, ev in _last_by_name(events, "images").items():
+    for name, ev in last_by_name(events, "images").items():
         try:
             arr = load_artifact(run_dir, ev["file"])
         except (OSError, ValueError):
@@ -153,7 +141,7 @@ def export_run(run_dir: Path, dest: Path, fmt: list[str]) -> list[Path]:
         written.append(path)
         if ev.get("captions"):
             write(f"images-{_slug(name)}.txt", "\n".join(str(c) for c in ev["captions"]) + "\n")
-    for name, ev in _last_by_name(events, "table").items():
+    for name, ev in last_by_name(events, "table").items():
         tables(f"table-{_slug(name)}", ev.get("columns", []), ev.get("rows", []), caption=ev.get("title", ""))
     return written
 

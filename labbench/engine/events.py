@@ -150,3 +150,27 @@ def scalar_history(events) -> dict[str, tuple[list[float], list[float]]]:
             xs.append(step)
             ys.append(from_json_number(v))
     return out
+
+
+def chart_of(key: str) -> tuple[str, str]:
+    """A scalar's chart and series: "loss/train" -> ("loss", "train"); "mse" -> ("mse", "mse")."""
+    chart, _, series = key.partition("/")
+    return chart, series or chart
+
+
+def curve_charts(events) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """{chart: {series: (steps, values)}}: the scalars grouped the way they are drawn."""
+    charts: dict[str, dict] = {}
+    for key, xy in scalar_history(events).items():
+        chart, series = chart_of(key)
+        charts.setdefault(chart, {})[series] = xy
+    return charts
+
+
+def last_by_name(events, kind: str) -> dict[str, dict]:
+    """The latest event of type ``kind`` ("figure", "images", "table") for each name."""
+    out: dict[str, dict] = {}
+    for ev in events:
+        if ev.get("type") == kind:
+            out[ev.get("name", kind)] = ev
+    return out

@@ -10,15 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..engine.events import EVENTS, SUMMARY, EventTail, from_json_number, read_json
-
-
-def chart_of(key: str) -> tuple[str, str]:
-    """"loss/train" -> ("loss", "train"); "mse" -> ("mse", "mse")."""
-    if "/" in key:
-        chart, series = key.split("/", 1)
-        return chart, series
-    return key, key
+from ..engine.events import EVENTS, SUMMARY, EventTail, chart_of, from_json_number, read_json
 
 
 class RunView:

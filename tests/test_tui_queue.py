@@ -9,7 +9,8 @@ import asyncio
 from textual.widgets import Select
 
 from labbench.engine.devices import DeviceInfo
-from labbench.tui.procs import RunManager
+from labbench.engine.procs import RunManager
+from labbench.tui.state import RunView
 
 from .test_tui import FAKE, FakeParams, fake_app
 
@@ -40,6 +41,7 @@ class FakeManager(RunManager):
     """Starts nothing: records which device each run was dispatched to."""
 
     def __init__(self, *a, **kw):
+        kw.setdefault("view_factory", RunView)
         super().__init__(*a, **kw)
         self.started: list[tuple[str, str]] = []  # (run folder name, device) in start order
 

@@ -10,6 +10,9 @@ An exercise never talks to the UI. It is handed a :class:`Run` and calls:
 - ``run.figure(name, kind, **data)`` line/scatter/heatmap/bar/hist data
 - ``run.summary(**metrics)``      final metrics (may be called more than once)
 - ``run.check_stop()``            raises :class:`Interrupted` after Ctrl-C / Stop
+- ``for epoch in run.epochs(n):`` the epoch loop: reports progress and ends
+                                  early (no exception) on the first Stop, so
+                                  the exercise still evaluates the model it has
 
 plus ``run.device`` (a ``torch.device``), ``run.seed`` and ``run.dir``.
 """
@@ -68,6 +71,8 @@ class Run:
         self.step: int | None = None
         self.total: int | None = None
         self.phase = "epoch"
+        self.start_epoch = 1  # where run.epochs() starts (later than 1 when a run is resumed)
+        self.stopped_early = False  # run.epochs() ended on a Stop before its last epoch
         self.events_written = 0
         if self.dir is not None:
             (self.dir / ARTIFACTS).mkdir(parents=True, exist_ok=True)
@@ -100,16 +105,37 @@ class Run:
         if self._stop_flag():
             raise Interrupted()
 
+    def epochs(self, total: int, start: int | None = None, phase: str = "epoch"):
+        """The epoch loop: ``for epoch in run.epochs(p.epochs): ...``.
+
+        Yields ``start`` (default :attr:`start_epoch`, 1 unless resumed) to
+        ``total`` and reports progress after each epoch. On the first Stop or
+        Ctrl-C it ends early without raising, so the code after the loop still
+        evaluates and reports the model it has; the run then ends
+        ``interrupted`` with those results (a second Ctrl-C ends at once).
+        """
+        first = self.start_epoch if start is None else int(start)
+        self.progress(first - 1, total, phase=phase, check=False)
+        for epoch in range(first, int(total) + 1):
+            if self.stop_requested():
+                self.stopped_early = True
+                self.text(f"stopped after {phase} {epoch - 1} of {total}; evaluating the model as it is", "warning")
+                return
+            yield epoch
+            self.progress(epoch, total, phase=phase, check=False)
+
     # ------------------------------------------------------------ reporting
-    def progress(self, step: int, total: int | None = None, phase: str | None = None) -> None:
-        """Where the run is; also the place a stop request takes effect."""
+    def progress(self, step: int, total: int | None = None, phase: str | None = None, *, check: bool = True) -> None:
+        """Where the run is; also the place a stop request takes effect
+        (raises :class:`Interrupted` unless ``check=False``)."""
         self.step = int(step)
         if total is not None:
             self.total = int(total)
         if phase:
             self.phase = phase
         self.emit({"type": "progress", "step": self.step, "total": self.total, "phase": self.phase})
-        self.check_stop()
+        if check:
+            self.check_stop()
 
     def scalars(self, step: int | None = None, values: dict | None = None, *, check: bool | list[str] = True,
                 **kw) -> None:

@@ -21,9 +21,9 @@ from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.widgets import Button, Footer, Markdown, Select, Static, TabbedContent, TabPane
 
+from ..engine.procs import RunManager, RunProc
 from ..engine.presets import list_presets, render_preset, shipped_presets_dir
 from ..runs import list_runs, load_run
-from .procs import RunManager, RunProc
 from .state import RunView
 from .widgets.exercise_tree import ExerciseTree
 from .widgets.live import LivePanel
@@ -77,7 +77,7 @@ class LabBench(App):
         self.shipped_presets = shipped_presets
         self.watch_dir = Path(watch) if watch else None
         self.detect_devices = detect_devices
-        self.manager = RunManager(self.runs_dir, grace_s=grace_s)
+        self.manager = RunManager(self.runs_dir, grace_s=grace_s, view_factory=RunView)
         self.exercise = None
         self.views: dict[str, RunView] = {}  # run folder -> view (this session's and reopened runs)
         self.selected: RunView | None = None

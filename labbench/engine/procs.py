@@ -1,5 +1,8 @@
-"""Runs started from the lab bench: one subprocess each (`python -m labbench run`),
-a queue when the wanted GPU is busy, Stop = SIGINT then a hard kill after a grace period."""
+"""Runs as subprocesses: one ``python -m labbench run`` each, a queue when the
+wanted GPU is busy, Stop = SIGINT then a hard kill after a grace period.
+
+Used by the lab bench (each run gets a view that tails its folder) and by
+``labbench sweep --jobs N``; nothing here knows about the UI."""
 
 from __future__ import annotations
 
@@ -8,11 +11,11 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
-from ..engine.events import SUMMARY, read_json, write_json_atomic
-from .state import RunView
+from .events import SUMMARY, read_json, write_json_atomic
 
 GRACE_S = 5.0
 STAGING = ".labbench-tui"  # under the runs folder: preset files and stderr of started runs
@@ -30,10 +33,7 @@ class RunProc:
     stop_at: float | None = None
     killed: bool = False
     returncode: int | None = None
-    view: RunView = field(init=False)
-
-    def __post_init__(self):
-        self.view = RunView(self.folder)
+    view: Any = None  # what the caller follows the run with (the lab bench: a RunView)
 
     @property
     def pid(self) -> int | None:
@@ -53,11 +53,12 @@ class RunManager:
     "cuda:0"; with none, "auto" means the CPU and runs start at once."""
 
     def __init__(self, runs_dir: Path, gpus: list[str] | None = None, grace_s: float = GRACE_S,
-                 python: str | None = None):
+                 python: str | None = None, view_factory: Callable[[Path], Any] | None = None):
         self.runs_dir = Path(runs_dir)
         self.gpus = list(gpus or [])
         self.grace_s = grace_s
         self.python = python or sys.executable
+        self.view_factory = view_factory
         self.procs: list[RunProc] = []
 
     # -------------------------------------------------------------- submit
@@ -73,6 +74,8 @@ class RunManager:
         preset_file.write_text(render_preset(exercise, params, name=name, seed=seed, device=device),
                                encoding="utf-8")
         proc = RunProc(folder=folder, preset_file=preset_file, exercise=exercise.id, device_spec=device)
+        if self.view_factory is not None:
+            proc.view = self.view_factory(folder)
         self.procs.append(proc)
         self.schedule()
         return proc
@@ -140,7 +143,8 @@ class RunManager:
             if summary is not None or any(p.folder.iterdir()):
                 write_json_atomic(p.folder / SUMMARY, {**(summary or {"exercise": p.exercise}),
                                                        "status": status, "message": msg})
-            p.view.mark_finished(status, msg)
+            if p.view is not None:
+                p.view.mark_finished(status, msg)
 
     def stderr_tail(self, p: RunProc, n: int = 600) -> str:
         try:
@@ -167,7 +171,8 @@ class RunManager:
                 p.folder.rmdir()
             except OSError:
                 pass
-            p.view.mark_finished("cancelled", "taken off the queue")
+            if p.view is not None:
+                p.view.mark_finished("cancelled", "taken off the queue")
             return
         if p.state == "running" and p.popen is not None:
             if p.stop_at is None:

@@ -422,6 +422,54 @@ def doctor():
     out.print(table)
 
 
+@app.command()
+def resume(
+    run_dir: Path = typer.Argument(..., help="The folder of a stopped, interrupted or finished run"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Train to N epochs in all (extends a finished run)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N (default: the run's)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables; only the final status."),
+    pictures: bool = typer.Option(True, "--pictures/--no-pictures",
+                                  help="Draw the final curves, figures and image grids in the terminal."),
+):
+    """Continue a run from its last checkpoint, in the same folder.
+
+    The events are appended, the curves go on where they stopped and
+    meta.json records the resumption. Exit codes as for `run`.
+    """
+    from rich.markup import escape
+
+    from .console import ConsoleProgress, print_pictures, summary_table
+    from .engine.params import ParamsInvalid
+    from .engine.runner import ResumeError, prepare_resume, resume as resume_run
+
+    try:
+        prepared = prepare_resume(run_dir, epochs=epochs)
+    except ResumeError as exc:
+        fail(escape(str(exc)))
+    except ParamsInvalid as exc:
+        _bad_input(exc)
+    if device is not None:
+        from .engine.presets import DEVICE_RE
+
+        if not DEVICE_RE.match(device):
+            fail(f"--device: must be auto, cpu, cuda or cuda:N, got {escape(device)!r}")
+    preset = prepared[0]
+    dev = _resolve_device(device or preset.device)
+    _check_data([preset])
+    with ConsoleProgress(quiet=quiet, label=preset.exercise.id) as progress:
+        try:
+            result = resume_run(run_dir, epochs=epochs, listeners=[progress], device=dev, prepared=prepared)
+        except ResumeError as exc:
+            fail(escape(str(exc)))
+    if quiet:
+        out.print(f"{result.status} {run_dir}", highlight=False)
+    else:
+        if pictures and result.status != "failed":
+            print_pictures(out, run_dir)
+        out.print(summary_table(result.summary, run_dir))
+    raise typer.Exit(result.exit_code)
+
+
 def _register_optional():
     """Subcommands that live beside their own code (data, tui, compare/export)."""
     from importlib import import_module

@@ -66,12 +66,22 @@ def _data_status(names: list[str]) -> str:
     return ", ".join(parts)
 
 
-def print_exercise_list() -> None:
-    from .engine.registry import SESSIONS, all_exercises
+def print_exercise_list(check: bool = False) -> None:
+    from rich.markup import escape
 
-    exercises = all_exercises()
+    from .engine.registry import SESSIONS, ExerciseBroken, list_exercise_stubs
+
+    stubs = list_exercise_stubs()
+    if check:  # import every module now: import errors show up here instead of at run time
+        for stub in stubs:
+            try:
+                stub.load()
+            except ExerciseBroken:
+                pass
+        stubs = list_exercise_stubs()
+    healthy = [s for s in stubs if not s.broken]
     for session, title in SESSIONS.items():
-        items = [e for e in exercises.values() if e.session == session]
+        items = [e for e in healthy if e.session == session]
         if not items:
             continue
         table = Table(title=f"Session {session} - {title}", title_justify="left", title_style="bold")
@@ -81,6 +91,11 @@ def print_exercise_list() -> None:
         for ex in items:
             table.add_row(ex.id, ex.title, _data_status(ex.data))
         out.print(table)
+    broken = [s for s in stubs if s.broken]
+    if broken:
+        out.print("[bold red]Broken exercise modules[/] (the others work as usual):")
+        for s in broken:
+            out.print(f"  [red]{escape(s.id)}[/]  {escape(s.error or '')}", highlight=False, soft_wrap=True)
 
 
 @app.callback(invoke_without_command=True)
@@ -105,9 +120,10 @@ def main_callback(
 
 
 @app.command("list")
-def list_cmd():
+def list_cmd(check: bool = typer.Option(False, "--check", help="Import every exercise module to find the broken ones "
+                                                              "(slower: loads torch).")):
     """List the exercises by course session, with the data each needs."""
-    print_exercise_list()
+    print_exercise_list(check=check)
 
 
 @app.command()

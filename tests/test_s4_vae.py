@@ -50,6 +50,18 @@ def test_the_loss_on_a_hand_made_batch():
     assert float(total) == pytest.approx(want_rec + want_kl, rel=1e-6)
 
 
+def test_the_loss_from_logits_equals_the_loss_from_probabilities():
+    torch.manual_seed(0)
+    x = torch.rand(5, 784)
+    logits, mu, logvar = torch.randn(5, 784) * 3, torch.randn(5, 8), torch.randn(5, 8)
+    a = vae_loss(x, torch.sigmoid(logits), mu, logvar)
+    b = vae_loss(x, logits, mu, logvar, logits=True)
+    for u, v in zip(a, b):
+        assert float(u) == pytest.approx(float(v), rel=1e-5)
+    dec = Decoder(784, 16, 8)
+    assert torch.allclose(dec(mu), torch.sigmoid(dec(mu, logits=True)))
+
+
 def test_the_reparametrisation_uses_the_standard_deviation():
     mu, logvar = torch.tensor([[1.0, -2.0]]), torch.tensor([[math.log(4.0), 0.0]])
     z = reparametrize(mu, logvar, torch.tensor([[1.0, 3.0]]))

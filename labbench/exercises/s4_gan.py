@@ -224,6 +224,29 @@ def generator_step(D, opt_g, fake, prec, d_fwd=None):
     return loss.detach()
 
 
+def train_epoch(G, D, opt_g, opt_d, x, batch_size: int, latent_dim: int, prec, meter, *, generator=None,
+                d_steps: int = 1, done: int = 0, run=None, g_fwd=None, d_fwd=None) -> int:
+    """One pass over ``x`` in shuffled batches, as the course loop does it:
+    per batch a fake batch from fresh z, one D step, and (every ``d_steps``
+    D steps) one G step on the same fake batch through the updated D.
+    Losses and mean D outputs go to ``meter`` (no device sync). ``done``
+    counts the D steps so far; the new count is returned."""
+    g = g_fwd or G
+    batches = batch_indices(len(x), batch_size, generator=generator, device=x.device)
+    for idx in (run.batches(batches) if run is not None else batches):
+        real = x[idx]
+        z = torch.randn(len(idx), latent_dim, device=x.device)
+        with prec.autocast():
+            fake = g(z)
+        loss_d, d_real, d_fake = discriminator_step(D, opt_d, real, fake, prec, d_fwd)
+        meter.add(len(idx), D=loss_d, real=d_real.mean(), fake=d_fake.mean())
+        done += 1
+        if done % d_steps == 0:
+            meter.add(len(idx), G=generator_step(D, opt_g, fake, prec, d_fwd))
+        prec.update()
+    return done
+
+
 #: the series watched for divergence. The BCE losses oscillate by design and
 #: are bounded (torch clamps log at -100), so only a non-finite value stops a run.
 WATCHED = ["loss/D", "loss/G"]
@@ -287,17 +310,9 @@ def run(p: GanParams, run: Run) -> None:
     D.train()
     for epoch in run.epochs(p.epochs):
         t0 = time.perf_counter()
-        for idx in run.batches(batch_indices(len(x), p.batch_size, generator=gen, device=dev)):
-            real = x[idx]
-            z = torch.randn(len(idx), p.latent_dim, device=dev)
-            with prec.autocast():
-                fake = g_fwd(z)
-            loss_d, d_real, d_fake = discriminator_step(D, opt_d, real, fake, prec, d_fwd)
-            meter.add(len(idx), D=loss_d, real=d_real.mean(), fake=d_fake.mean())
-            state["d_batches"] += 1
-            if state["d_batches"] % p.d_steps == 0:
-                meter.add(len(idx), G=generator_step(D, opt_g, fake, prec, d_fwd))
-            prec.update()
+        state["d_batches"] = train_epoch(G, D, opt_g, opt_d, x, p.batch_size, p.latent_dim, prec, meter,
+                                         generator=gen, d_steps=p.d_steps, done=state["d_batches"], run=run,
+                                         g_fwd=g_fwd, d_fwd=d_fwd)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         state["train_s"] += time.perf_counter() - t0

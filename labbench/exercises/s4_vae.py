@@ -124,8 +124,9 @@ class Decoder(torch.nn.Module):
         self.lin_middle = torch.nn.Linear(hidden_dim, input_dim)
         self.apply(init_weights)
 
-    def forward(self, z):
-        return torch.sigmoid(self.lin_middle(F.relu(self.lin_latent(z))))
+    def forward(self, z, logits: bool = False):
+        out = self.lin_middle(F.relu(self.lin_latent(z)))
+        return out if logits else torch.sigmoid(out)
 
 
 def reparametrize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
@@ -135,15 +136,40 @@ def reparametrize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | No
     return mu + torch.exp(logvar / 2) * eps
 
 
-def vae_loss(x: torch.Tensor, recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor):
+def vae_loss(x: torch.Tensor, recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, *, logits: bool = False):
     """The course's loss, per image: (total, reconstruction, KL) with
     reconstruction = BCE summed over pixels / batch and KL = the batch mean of
-    0.5 sum_j (exp(logvar) + mu^2 - 1 - logvar). In fp32 (outside autocast)."""
+    0.5 sum_j (exp(logvar) + mu^2 - 1 - logvar). In fp32 (outside autocast).
+
+    With ``logits=True`` ``recon`` is the decoder's output before the sigmoid
+    and the BCE is taken from it directly (the same value, without the
+    sigmoid's rounding; 4-5x faster on a CPU): the training loop does that."""
     x, recon = x.float().flatten(1), recon.float().flatten(1)
     mu, logvar = mu.float(), logvar.float()
-    rec = F.binary_cross_entropy(recon, x, reduction="sum") / len(x)
+    if logits:
+        rec = F.binary_cross_entropy_with_logits(recon, x, reduction="sum") / len(x)
+    else:
+        rec = F.binary_cross_entropy(recon, x, reduction="sum") / len(x)
     kl = torch.mean(0.5 * torch.sum(torch.exp(logvar) + mu ** 2 - 1.0 - logvar, dim=1))
     return rec + kl, rec, kl
+
+
+def train_epoch(enc, dec, opt, x, batch_size: int, prec, meter, *, generator=None, run=None, enc_fwd=None,
+                dec_fwd=None) -> None:
+    """One pass over the flat images ``x`` in shuffled batches of any size
+    (the last one shorter); the three losses go to ``meter`` (no device sync)."""
+    e, d = enc_fwd or enc, dec_fwd or dec
+    batches = batch_indices(len(x), batch_size, generator=generator, device=x.device)
+    for idx in (run.batches(batches) if run is not None else batches):
+        xb = x[idx]
+        with prec.autocast():
+            mu, logvar = e(xb)
+            z = reparametrize(mu, logvar)
+            recon = d(z, logits=True)
+        total, rec, kl = vae_loss(xb, recon, mu, logvar, logits=True)
+        opt.zero_grad(set_to_none=True)
+        prec.minimize(total, opt)
+        meter.add(len(idx), total=total.detach(), recon=rec.detach(), KL=kl.detach())
 
 
 #: the series watched for divergence: the total and the reconstruction. The KL
@@ -157,7 +183,7 @@ def report_epoch(run: Run, epoch: int, values: dict) -> None:
 
 
 @torch.no_grad()
-def test_loss(enc, dec, x, eps, prec, batch_size: int = 2000) -> float:
+def held_out_loss(enc, dec, x, eps, prec, batch_size: int = 2000) -> float:
     """The per-image loss on ``x`` with fixed noise ``eps`` (a smooth curve)."""
     enc.eval(), dec.eval()
     total = torch.zeros((), device=x.device)
@@ -165,8 +191,8 @@ def test_loss(enc, dec, x, eps, prec, batch_size: int = 2000) -> float:
         xb = x[start:start + batch_size]
         with prec.autocast():
             mu, logvar = enc(xb)
-            recon = dec(reparametrize(mu.float(), logvar.float(), eps[start:start + batch_size]))
-        total += vae_loss(xb, recon, mu, logvar)[0] * len(xb)
+            recon = dec(reparametrize(mu.float(), logvar.float(), eps[start:start + batch_size]), logits=True)
+        total += vae_loss(xb, recon, mu, logvar, logits=True)[0] * len(xb)
     enc.train(), dec.train()
     return float(total) / max(len(x), 1)
 
@@ -213,23 +239,15 @@ def run(p: VaeParams, run: Run) -> None:
     enc.train(), dec.train()
     for epoch in run.epochs(p.epochs):
         t0 = time.perf_counter()
-        for idx in run.batches(batch_indices(len(x), p.batch_size, generator=gen, device=dev)):
-            xb = x[idx]
-            with prec.autocast():
-                mu, logvar = enc_fwd(xb)
-                z = reparametrize(mu, logvar)
-                recon = dec_fwd(z)
-            total, rec, kl = vae_loss(xb, recon, mu, logvar)
-            opt.zero_grad(set_to_none=True)
-            prec.minimize(total, opt)
-            meter.add(len(idx), total=total.detach(), recon=rec.detach(), KL=kl.detach())
+        train_epoch(enc, dec, opt, x, p.batch_size, prec, meter, generator=gen, run=run, enc_fwd=enc_fwd,
+                    dec_fwd=dec_fwd)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         state["train_s"] += time.perf_counter() - t0
         state["images"] += len(x)
         values = meter.means(prefix="loss/")
         if len(x_test):
-            values["loss/test"] = test_loss(enc, dec, x_test, eps_test, prec)
+            values["loss/test"] = held_out_loss(enc, dec, x_test, eps_test, prec)
         state["last"] = dict(values)
         report_epoch(run, epoch, values)
         evo.show(run, epoch, decode(z_fixed[:16]))

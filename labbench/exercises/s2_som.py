@@ -140,21 +140,26 @@ def make_som(p: SOMParams, data: np.ndarray, seed: int):
 
 
 def train_som(som, data: np.ndarray, iterations: int, order: str, run: Run, on_iteration=None,
-              step0: int = 0, total: int | None = None) -> None:
+              step0: int = 0, total: int | None = None) -> int:
     """MiniSom's ``train_batch`` / ``train_random`` written out, so that the
     run can show progress (and stop) between chunks of iterations; the
-    updates are exactly MiniSom's."""
+    updates are exactly MiniSom's. On Stop the training ends at the next
+    chunk and the map is evaluated as it is. Returns the iterations done."""
     idx = np.arange(iterations) % len(data)
     if order == "random":
         som._random_generator.shuffle(idx)
     chunk = max(1, iterations // 50)
     total = total if total is not None else iterations
     for t, i in enumerate(idx):
+        if t % chunk == 0 and t > 0 and run.stop_requested():
+            run.text(f"stopped after iteration {t} of {iterations}; evaluating the map as it is", level="warning")
+            return t
         som.update(data[i], som.winner(data[i]), t, iterations)
         if on_iteration is not None:
             on_iteration(t + 1)
         if (t + 1) % chunk == 0 or t + 1 == iterations:
-            run.progress(step0 + t + 1, total, phase="iteration")
+            run.progress(step0 + t + 1, total, phase="iteration", check=False)
+    return iterations
 
 
 def grid_lines(weights: np.ndarray, dims=(0, 1)) -> dict:

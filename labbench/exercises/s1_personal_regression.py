@@ -55,8 +55,8 @@ test MSE; Keras' BatchNorm momentum 0.99, epsilon 1e-3):
 | 0.1 | 0.0539 | 0.1369 | 0.1368 | 0.1368 |
 
 The closest, lr 0.003 with batch 64, is the report model's setting (preset
-`1.4-personal-regression-report`): test MSE 0.0240 with seed 0, 0.022 to 0.025
-over seeds 0-4 - still about twice the report's. With patience 5 the noisy
+`1.4-personal-regression-report`): test MSE 0.0240 with seed 0, still about
+twice the report's. With patience 5 the noisy
 validation loss ends runs early (the entries near 0.14 stopped within 10
 epochs); a larger `patience` gets lower.
 

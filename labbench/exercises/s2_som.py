@@ -30,14 +30,14 @@ iterations, so the grid first unfolds and then fine-tunes. Four modes:
   distance of each prototype to its neighbours) shows the cluster borders,
   with the winners of each class marked.
 * **iris-cluster**: a 1x3 map is a 3-cluster algorithm; clusters are compared
-  with the species by the **normalised mutual information**. Report: NMI
-  **0.813** with gaussian, sigma 1.0, lr 0.1, MiniSom's `train_batch`, 500
-  iterations on the *unscaled* features (the same for any seed), 0.669 on
+  with the species by the **normalised mutual information**: NMI **0.813**
+  with gaussian, sigma 1.0, lr 0.1, MiniSom's `train_batch`, 500 iterations on
+  the *unscaled* features (as the report; the same for any seed), 0.669 on
   standardised features - so `standardize` is off by default here.
 * **iris-classify**: every neuron is labelled by a majority vote of the training
   samples it wins (unlabelled ones fall back to the most common class); a
-  classification report on a held-out 20%. Report: 4x4, triangle, sigma 2,
-  lr 0.5 -> accuracy 1.00 on 30 test samples.
+  classification report on a held-out 20%. 4x4, triangle, sigma 2, lr 0.5 ->
+  accuracy 1.00 on 30 test samples, as in the report.
 
 Every MiniSom setting is a parameter (unset: the mode's course value).
 Questions: what do sigma and the learning rate do early and late in training?

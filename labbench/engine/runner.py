@@ -163,7 +163,8 @@ def execute(preset: Preset, run_dir: Path, *, listeners=None, stop: StopSignal |
     stop = stop or StopSignal()
     run = Run(run_dir, device=device, seed=preset.seed, listeners=listeners, stop_flag=stop)
     run.exercise_id = preset.exercise.id
-    run.resume_from = resume.checkpoint if resume is not None else None
+    if resume is not None:
+        resume.attach(run)
     status, message = "ok", ""
     t0 = time.perf_counter()
     try:
@@ -223,6 +224,12 @@ class Resumption:
     events_offset: int | None = None  # where events.jsonl was when the checkpoint was taken
     set_aside: int = 0  # events of epochs after the checkpoint, moved out of events.jsonl
 
+    def attach(self, run: Run) -> None:
+        """The run restores from the checkpoint; its event clock goes on from
+        the previous parts' wall time, so times stay increasing."""
+        run.resume_from = self.checkpoint
+        run._t0 -= float(self.previous_summary.get("wall_time_s") or 0.0)
+
     def merge_meta(self, meta: dict) -> dict:
         """The folder's meta.json with this resumption appended under ``resumes``
         (and the pid, host and device of the process now writing the folder)."""
@@ -235,6 +242,20 @@ class Resumption:
             merged[k] = meta.get(k)
         merged["resumes"] = list(old.get("resumes") or []) + [entry]
         return merged
+
+
+def checkpoint_info(run_dir: Path) -> dict | None:
+    """What ``artifacts/checkpoint.json`` says (epoch, total, exercise, saved,
+    reason) without loading the checkpoint or torch; None when there is none.
+    For a runs table that offers resume; :func:`prepare_resume` checks for real."""
+    from .events import ARTIFACTS
+
+    info = read_json(Path(run_dir) / ARTIFACTS / "checkpoint.json")
+    if not isinstance(info, dict) or not isinstance(info.get("epoch"), int):
+        return None
+    if not (Path(run_dir) / ARTIFACTS / "checkpoint.pt").is_file():
+        return None
+    return info
 
 
 def _set_aside_events(run_dir: Path, offset: int | None) -> int:

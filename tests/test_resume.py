@@ -252,6 +252,8 @@ def test_a_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path):
 
     done = resume(folder, preset=toy_preset(epochs=40, checkpoint_every=1, sleep_s=0.0))
     assert done.status == "ok" and done.summary["resumed"][0]["from_epoch"] >= saved
+    times = [e["t"] for e in iter_events(folder)]
+    assert times == sorted(times) and done.summary["wall_time_s"] >= 0.1 * saved  # the killed part counts
     straight = execute(toy_preset(epochs=40, checkpoint_every=1), tmp_path / "straight")
     assert_same_run(tmp_path / "straight", folder)
 

@@ -20,7 +20,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from ..engine.params import Params
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PrecisionSetting = Literal["auto", "fp32", "bf16", "fp16"]
 CompileSetting = Literal[True, False, "auto"]
 ScheduleKind = Literal["none", "step", "exponential", "cosine", "onecycle"]
 
@@ -59,7 +59,7 @@ class DeepParams(SharedLast):
 
     __shared_mixin__ = True
 
-    precision: Precision = Field(
+    precision: PrecisionSetting = Field(
         "auto", description="auto: bf16 on GPUs that have it (fp16 + loss scaling on older ones), fp32 on the CPU; "
                             "bf16/fp16: autocast on the CPU too")
     compile: CompileSetting = Field(

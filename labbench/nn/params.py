@@ -71,6 +71,14 @@ class DeepParams(SharedLast):
         None, ge=1, description="Checkpoint every N epochs (unset: when 5 minutes have passed); "
                                 "always on Stop and at the end")
 
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_words(cls, v):
+        """``--set compile=True`` and ``compile = "off"`` mean what they say."""
+        if isinstance(v, str) and v.strip().lower() in ("true", "on", "yes", "false", "off", "no"):
+            return v.strip().lower() in ("true", "on", "yes")
+        return v
+
     @field_validator("checkpoint_every")
     @classmethod
     def _checkpoint_within_run(cls, v, info: ValidationInfo):

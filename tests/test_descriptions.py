@@ -387,10 +387,7 @@ PHRASES = {
 
 #: numbers a helper of another module owns; listed so that the rule still reads
 #: every text, with the reason they are not labelled yet
-PENDING: dict[str, str] = {
-    "1.3-mnist-cnn": "s1_mnist_cnn.py belongs to the deep-learning kit's owner: its table of the report's test "
-                     "accuracies and losses, and 'about 99%' / 'near 97.9%', need a (report) label or a check",
-}
+PENDING: dict[str, str] = {}
 
 
 def data_needed(claim: Claim) -> bool:

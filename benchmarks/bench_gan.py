@@ -35,19 +35,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_mnist_cnn import cpu_has_bf16  # noqa: E402
 from labbench.data import DataError, mnist  # noqa: E402
 from labbench.exercises.s4_gan import Discriminator, Generator, train_epoch  # noqa: E402
 from labbench.nn import LossMeter, make_generator, precision  # noqa: E402
 
 LATENT, LR, BETAS = 10, 1e-3, (0.5, 0.999)
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-        return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
-    except OSError:
-        return False
 
 
 def nets():
@@ -125,6 +118,34 @@ def torchvision_copy(tmp: Path) -> Path:
     return tmp
 
 
+def common_start(ap: argparse.ArgumentParser, argv, repeat: int) -> tuple[argparse.Namespace, torch.Tensor]:
+    """The options both benchmarks share, parsed; the threads set; the MNIST
+    training images loaded (``--images`` of them)."""
+    ap.add_argument("--repeat", type=int, default=repeat, help="rounds of every way; the fastest of each is kept")
+    ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                    help="also time bf16 autocast (auto: when the CPU has bf16 instructions)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; "
+                                                               "1 on a shared machine)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        x, _ = mnist.tensors("mnist", "train", limit=args.images)
+    except DataError as exc:
+        raise SystemExit(f"error: {exc}")
+    return args, x
+
+
+def best_of(ways: dict, repeat: int) -> dict[str, tuple[float, float]]:
+    """Run the ways in turn ``repeat`` times; the best wall and CPU time of each."""
+    best = {k: (float("inf"), float("inf")) for k in ways}
+    for _ in range(repeat):
+        for name, fn in ways.items():
+            wall, cpu = fn()
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    return best
+
+
 def report(best: dict[str, tuple[float, float]], n: int) -> None:
     """The table: wall and CPU seconds of each way (best of the rounds), and
     their ratios to the last way (the course loop). On a shared machine the
@@ -143,17 +164,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=60_000, help="training images in the epoch (course: 60,000)")
     ap.add_argument("--batch-size", type=int, default=512)
-    ap.add_argument("--repeat", type=int, default=2, help="rounds of both ways; the fastest of each is kept")
-    ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
-                    help="also time bf16 autocast (auto: when the CPU has bf16 instructions)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        x, _ = mnist.tensors("mnist", "train", limit=args.images)
-    except DataError as exc:
-        raise SystemExit(f"error: {exc}")
+    args, x = common_start(ap, argv, repeat=2)
     x = x.mul(2).sub(1)  # the exercise's default range; the cost is the same in [0, 1]
     n = len(x)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
@@ -168,11 +179,7 @@ def main(argv=None) -> None:
         root = torchvision_copy(Path(tmp))
         ways["course loop (torchvision MNIST + ToTensor + DataLoader, .item())"] = lambda: course_epoch(
             root, n, args.batch_size)
-        best = {k: (float("inf"), float("inf")) for k in ways}
-        for _ in range(args.repeat):
-            for name, fn in ways.items():
-                wall, cpu = fn()
-                best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+        best = best_of(ways, args.repeat)
     report(best, n)
 
 

@@ -32,8 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_gan import cpu_has_bf16, report, torchvision_copy  # noqa: E402
-from labbench.data import DataError, mnist  # noqa: E402
+from benchmarks.bench_gan import best_of, common_start, cpu_has_bf16, report, torchvision_copy  # noqa: E402
 from labbench.exercises.s4_vae import Decoder, Encoder, reparametrize, train_epoch, vae_loss  # noqa: E402
 from labbench.nn import LossMeter, make_generator, precision  # noqa: E402
 
@@ -93,18 +92,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=60_000)
     ap.add_argument("--batch-size", type=int, default=3000)
-    ap.add_argument("--repeat", type=int, default=3, help="rounds of both ways; the fastest of each is kept")
-    ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
-                    help="also time bf16 autocast (auto: when the CPU has bf16 instructions)")
     ap.add_argument("--item-per-batch", action="store_true", help="the course loop reads its losses every batch")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        x, _ = mnist.tensors("mnist", "train", limit=args.images)
-    except DataError as exc:
-        raise SystemExit(f"error: {exc}")
+    args, x = common_start(ap, argv, repeat=3)
     x = x.flatten(1).contiguous()
     n = len(x)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
@@ -119,11 +108,7 @@ def main(argv=None) -> None:
             ways["labbench bf16 autocast (precision = bf16)"] = lambda: labbench_epoch(x, args.batch_size, "bf16")
         ways.update({"course loop (torchvision MNIST + ToTensor + DataLoader)":
                 lambda: course_epoch(root, n, args.batch_size, args.item_per_batch)})
-        best = {k: (float("inf"), float("inf")) for k in ways}
-        for _ in range(args.repeat):
-            for name, fn in ways.items():
-                wall, cpu = fn()
-                best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+        best = best_of(ways, args.repeat)
     report(best, n)
 
 

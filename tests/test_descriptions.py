@@ -139,6 +139,9 @@ SETTINGS = {
     "2.2-mlp-classify": "20 50 100 72",
     "2.3-som": "4 7 1.5 0.5 1000 3 10 100 20% 500 1.0 0.1 -1",
     "3.1-pca": "500 50 150 4",
+    "4.2-gan": "256 512 1024 784 0.2 320 160 7 14 28 -1 6",
+    "4.3-vae": "784 128 0.01",
+    "4.4-conv-vae-cifar": "4.3 10 -1 3,072 5,000 989 30% 32 64 128 4 16 8 0.2 4,096 4096 3",
 }
 
 
@@ -268,6 +271,25 @@ def _mnist_layer(i):
     return get
 
 
+def _size(module: str, cls: str) -> float:
+    """Trainable parameters of a default-built network of an exercise module."""
+    from importlib import import_module
+    net = getattr(import_module(f"labbench.exercises.{module}"), cls)()
+    return float(sum(q.numel() for q in net.parameters()))
+
+
+def _conv_vae_forward_flops() -> float:
+    """FLOPs of one 32x32 image through 4.4's encoder and decoder (torch's counter)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from labbench.exercises.s4_conv_vae import ConvDecoder, ConvEncoder
+    enc, dec = ConvEncoder(), ConvDecoder()
+    with FlopCounterMode(display=False) as counter:
+        dec(enc(torch.zeros(1, 3, 32, 32))[0])
+    return float(counter.get_total_flops())
+
+
 def _uci(name, what):
     def get(_):
         from labbench.data.uci import load_ionosphere, load_pima
@@ -376,6 +398,22 @@ CLAIMS: dict[str, dict[str, Claim]] = {
     },
     "3.1-pca": {
         "92%": C(PCA_IRIS, m("iris_pc1_ratio")),
+    },
+    "4.2-gan": {
+        "1,463,312": C(None, lambda _: _size("s4_gan", "Generator")),
+        "1,460,225": C(None, lambda _: _size("s4_gan", "Discriminator")),
+        "3.32": C(None, lambda _: math.log2(10)),  # the entropy of ten equally common digits, in bits
+    },
+    "4.3-vae": {
+        "126,280": C(None, lambda _: _size("s4_vae", "Encoder")),
+        "114,064": C(None, lambda _: _size("s4_vae", "Decoder")),
+    },
+    "4.4-conv-vae-cifar": {
+        "225": C(None, lambda _: 3 * _conv_vae_forward_flops() / 1e6, rel=0.05),  # MFLOP per image and step
+        "280": C(None, lambda _: 3 * _conv_vae_forward_flops() * 5000 * 250 / 1e12, rel=0.05),  # TFLOP, 250 epochs
+        "10,000": C(None, lambda _: math.ceil(5000 / 128) * 250),  # steps of 128 images in 250 ship epochs
+        "1,760,008": C(None, lambda _: _size("s4_conv_vae", "ConvEncoder")),
+        "1,738,051": C(None, lambda _: _size("s4_conv_vae", "ConvDecoder")),
     },
 }
 

@@ -17,7 +17,7 @@ from labbench.nn import quality
 from labbench.nn.quality import (Scorer, class_entropy, data_checksum, feature_stats, frechet_distance,
                                  missing_classes, sample_quality)
 
-from .generative import TINY_SCORER, tiny_scorer, tiny_scorer_folder  # noqa: F401 (fixtures)
+from .generative import FIRST_SCORE, TINY_SCORER, tiny_scorer, tiny_scorer_folder  # noqa: F401 (fixtures)
 from .helpers import SHARED_DATA
 
 
@@ -56,13 +56,23 @@ def test_feature_stats_are_mean_and_sample_covariance():
 
 def test_class_entropy_and_missing_classes():
     assert class_entropy([100] * 10) == pytest.approx(math.log2(10))
-    assert class_entropy([0, 0, 7, 0]) == 0.0
+    assert class_entropy([0, 0, 7, 0]) == 0.0 and str(class_entropy([0, 0, 7, 0])) == "0.0"  # not -0.0
     assert class_entropy([1, 1, 0, 0]) == pytest.approx(1.0)
     # a class is missing below a fifth of its fair share (fair here: 100)
     assert missing_classes([100, 100, 19, 21, 0, 160, 100, 100, 100, 300]) == [2, 4]
 
 
 # ------------------------------------------------------ the cached scorer
+def test_the_first_score_trains_the_classifier_and_scores(tiny_scorer_folder):
+    # the fixture's first sample_quality call (under no_grad, as in an exercise) had no scorer to load
+    texts = FIRST_SCORE["texts"]
+    assert texts[0].startswith("training the mnist sample-quality classifier once (1 epoch;")
+    assert texts[1].startswith("sample-quality classifier: test accuracy 0.")
+    assert "Frechet distance" in texts[-1]
+    m = FIRST_SCORE["metrics"]
+    assert m["quality_samples"] == 200 and m["fd"] > 10 * m["fd_floor"]  # uniform noise is no digit
+
+
 def test_the_scorer_is_cached_with_the_data_checksum_and_torch_version(tiny_scorer_folder, monkeypatch):
     monkeypatch.setenv("LABBENCH_DATA", str(SHARED_DATA))
     files = list(tiny_scorer_folder.glob("mnist-scorer-*.pt"))

@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from labbench.exercises.s4_conv_vae import (CLASSES, DESCRIPTION, ConvDecoder, ConvEncoder, conv_vae_loss,
-                                            load_class)
+from labbench.exercises.s4_conv_vae import CLASSES, ConvDecoder, ConvEncoder, conv_vae_loss, load_class
 from labbench.nn import count_parameters
 
 from .generative import check_resume, images
@@ -33,16 +32,14 @@ def test_encoder_and_decoder_sizes_from_a_hand_count():
     assert count_parameters(ConvEncoder(100, 0)) == 1_760_008 - 1_048_832 - 2 * 25_700 + 2 * (4096 * 100 + 100)
 
 
-def test_the_time_estimate_in_the_description_follows_from_the_flops():
+def test_about_75_mflop_an_image_forward():
+    # the description's cost (225 MFLOP a training step, 280 TFLOP for 250 ship epochs) is three of these;
+    # tests/test_descriptions.py checks those numbers against this count
     enc, dec = ConvEncoder(100, 256), ConvDecoder(100, 256)
     with FlopCounterMode(display=False) as counter:
         mu, _ = enc(torch.zeros(1, 3, 32, 32))
         dec(mu)
-    forward = counter.get_total_flops()
-    assert 70e6 < forward < 80e6  # about 75 MFLOP an image forward
-    step = 3 * forward  # forward + backward (about twice the forward)
-    assert "225 MFLOP" in DESCRIPTION and abs(step - 225e6) < 15e6
-    assert "280 TFLOP" in DESCRIPTION and abs(step * 5000 * 250 - 280e12) < 20e12
+    assert 70e6 < counter.get_total_flops() < 80e6
 
 
 def test_the_loss_sums_squared_errors_per_image():
@@ -76,7 +73,7 @@ def test_a_short_run_shows_colour_reconstructions_every_epoch(tmp_path, shared_d
     assert recs[0][1].shape == (6, 66, 32, 3)  # colour; each test image above its reconstruction (32+2+32 rows)
     assert images(result.dir, "samples")[-1][1].shape == (16, 32, 32, 3)
     assert images(result.dir, "prior samples")[-1][1].shape == (64, 32, 32, 3)
-    assert images(result.dir, "samples by epoch")[-1][1].shape == (2, 32, 8 * 32 + 7, 3)
+    assert images(result.dir, "samples by epoch")[-1][1].shape == (2, 32, 6 * 32 + 5, 3)
     assert any("CIFAR-10 cat: 64 training and 24 test images" in e.get("text", "") for e in events)
 
 

@@ -99,7 +99,7 @@ def test_a_short_run_forms_the_samples_and_scores_them(tmp_path, tiny_scorer):
     assert first.shape == second.shape == (64, 28, 28)
     assert abs(first.astype(float) - second.astype(float)).mean() > 2  # training moved the fixed samples
     strip = images(result.dir, "samples by epoch")[-1]
-    assert strip[0]["captions"] == ["epoch 1", "epoch 2"] and strip[1].shape == (2, 28, 8 * 28 + 7)
+    assert strip[0]["captions"] == ["epoch 1", "epoch 2"] and strip[1].shape == (2, 28, 6 * 28 + 5)
     interp = images(result.dir, "interpolation")[-1][0]
     assert interp["captions"] == ["λ=0.00", "λ=0.20", "λ=0.40", "λ=0.60", "λ=0.80", "λ=1.00"]
     keys = {k for e in events if e["type"] == "scalars" for k in e["values"]}
@@ -122,3 +122,32 @@ def test_course_range_and_dcgan_with_two_d_steps(tmp_path, shared_data):
 def test_the_gan_resumes_from_a_checkpoint(tmp_path, shared_data):
     need("mnist", "train-images-idx3-ubyte.gz")
     check_resume("4.2-gan", tmp_path, epochs=3, stop_at=2, train_limit=256, batch_size=128, quality_samples=0)
+
+
+class StopOnCall:
+    """A stop flag that turns on at its ``n``-th check (run.epochs checks once
+    an epoch, run.batches before every batch but the first)."""
+
+    def __init__(self, n: int):
+        self.n, self.calls, self.requested = n, 0, False
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        self.requested = self.requested or self.calls >= self.n
+        return self.requested
+
+
+def test_a_stop_in_the_middle_of_an_epoch_keeps_no_grid_of_it(tmp_path, shared_data):
+    from labbench.engine.events import read_json
+    from labbench.engine.presets import preset_for_exercise
+    from labbench.engine.runner import execute
+
+    preset = preset_for_exercise("4.2-gan", overrides=["epochs=3", "train_limit=512", "batch_size=128",
+                                                       "quality_samples=0"])
+    preset.device = "cpu"
+    # checks: epoch 1 start, batches 2-4, epoch 2 start, batch 2 -> the 6th stops epoch 2 after one batch
+    result = execute(preset, tmp_path / "cut", stop=StopOnCall(6))
+    assert result.status == "interrupted"
+    assert read_json(tmp_path / "cut" / "artifacts" / "checkpoint.json")["epoch"] == 1
+    assert [ev["step"] for ev, _ in images(tmp_path / "cut", "samples")] == [1]
+    assert images(tmp_path / "cut", "samples by epoch")[-1][0]["captions"] == ["epoch 1"]

@@ -13,6 +13,7 @@ import torch
 from labbench.engine import Diverged, Run
 from labbench.exercises.s4_vae import Decoder, Encoder, VaeParams, report_epoch, reparametrize, vae_loss
 from labbench.nn import count_parameters
+from labbench.render.figures import figure_data, render_figure
 
 from .generative import check_resume, images, tiny_scorer, tiny_scorer_folder  # noqa: F401 (fixtures)
 from .helpers import run_exercise
@@ -100,8 +101,11 @@ def test_a_short_run_with_a_2d_latent(tmp_path, tiny_scorer):
     interp = images(result.dir, "interpolation")[-1][0]
     assert "test 7 and a test 2" in interp["title"]  # the first two test digits: 7 and 2
     scatter = next(e for e in events if e["type"] == "figure" and e["name"] == "test codes")
-    assert sorted(scatter["data"]["series"]) == [str(d) for d in range(10)]
-    assert sum(len(xs) for xs, _ in scatter["data"]["series"].values()) == 400
+    series = figure_data(scatter, result.dir)["series"]
+    assert sorted(series) == [str(d) for d in range(10)]
+    assert sum(len(s["x"]) for s in series.values()) == sum(len(s["y"]) for s in series.values()) == 400
+    drawn = render_figure(scatter, width=60, height=16, run_dir=result.dir).plain
+    assert drawn.count("•") > 20  # the points are drawn (series as {"x": .., "y": ..} survive the JSON file)
     keys = {k for e in events if e["type"] == "scalars" for k in e["values"]}
     assert keys == {"loss/total", "loss/recon", "loss/KL", "loss/test"}
 

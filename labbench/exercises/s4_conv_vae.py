@@ -23,10 +23,11 @@ from pydantic import Field
 
 from ..data import cifar
 from ..engine import Exercise, Run
-from ..nn import (DeepParams, LossMeter, batch_indices, compile_model, count_parameters, interpolation_strip,
+from ..nn import (DeepParams, LossMeter, compile_model, count_parameters, interpolation_strip,
                   make_generator, precision, reconstruction_grid, sample_grid)
 from ..nn.quality import sample_quality
-from ..nn.samples import SampleEvolution
+from ..nn.samples import SampleEvolution, eval_mode
+from .s4_vae import kl_divergence, loss_metrics, report_epoch, reparametrize, train_epoch
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -35,11 +36,13 @@ The VAE of 4.3 made **convolutional** for 32x32 colour images, trained on
 one CIFAR-10 class (the report's: **ship**) or on all ten. Pixels are scaled
 to [-1, 1].
 
-    encoder: conv 3->64->128->256 (kernel 4, stride 2: 32 -> 16 -> 8 -> 4 pixels),
-             batch norm + LeakyReLU 0.2, flatten (4096) - Linear(4096, 256)
-             - LeakyReLU - Linear(256, 100) for mu and for logvar
-    decoder: Linear(100, 256) - LeakyReLU - Linear(256, 4096) - 256x4x4
-             - transposed convs 256->128->64->3 with batch norm + LeakyReLU - tanh
+* **encoder**: convolutions 3 -> 64 -> 128 -> 256 channels (kernel 4,
+  stride 2: 32 -> 16 -> 8 -> 4 pixels), each with batch norm and
+  LeakyReLU 0.2; flatten (4,096 values), Linear(4096, 256), LeakyReLU, then
+  Linear(256, 100) for mu and another for logvar (1,760,008 weights);
+* **decoder**: Linear(100, 256), LeakyReLU, Linear(256, 4096), reshaped to
+  256x4x4; transposed convolutions 256 -> 128 -> 64 -> 3 with batch norm and
+  LeakyReLU, then tanh (1,738,051 weights).
 
 Report settings: batch 128, latent 100, middle 256, Adam lr 1e-4, 250 epochs.
 The decoder ends in tanh, so the reconstruction term is the squared error
@@ -57,8 +60,8 @@ Shown: 8 test images above their reconstructions every epoch (in colour), a
 4x4 grid decoded from one fixed batch of prior samples every epoch and a
 strip of them by epoch, an 8x8 grid from the prior at the end, a latent
 interpolation between two test images, the total, reconstruction and KL
-losses (the KL rising early is healthy; only the total and reconstruction
-are watched for divergence).
+losses (as in 4.3, the KL rising early is healthy; only the total and
+reconstruction are watched for divergence).
 
 **Sample quality (a stretch).** With `quality_samples` > 0, a small CIFAR-10
 classifier (three conv blocks, trained once and cached in the data folder)
@@ -136,23 +139,13 @@ class ConvDecoder(torch.nn.Module):
         return self.deconv(self.linear(z).reshape(len(z), 256, 4, 4))
 
 
-def reparametrize(mu, logvar, eps=None):
-    if eps is None:
-        eps = torch.randn_like(mu)
-    return mu + torch.exp(logvar / 2) * eps
-
-
 def conv_vae_loss(x, recon, mu, logvar, kl_weight: float = 1.0):
     """(total, reconstruction, KL) per image: squared error summed over the
-    3,072 values / batch, and the batch mean of the KL; in fp32."""
-    x, recon, mu, logvar = x.float(), recon.float(), mu.float(), logvar.float()
+    3,072 values / batch, and the batch mean of the KL (as in 4.3); in fp32."""
+    x, recon = x.float(), recon.float()
     rec = F.mse_loss(recon, x, reduction="sum") / len(x)
-    kl = torch.mean(0.5 * torch.sum(torch.exp(logvar) + mu ** 2 - 1.0 - logvar, dim=1))
+    kl = kl_divergence(mu, logvar)
     return rec + kl_weight * kl, rec, kl
-
-
-#: watched for divergence: total and reconstruction (the KL rises early by design)
-WATCHED = ["loss/total", "loss/recon", "loss/test"]
 
 
 def load_class(split: str, cls: str, device, limit: int | None):
@@ -196,37 +189,23 @@ def run(p: ConvVaeParams, run: Run) -> None:
     eps_test = torch.randn(len(x_test), p.latent_dim, generator=fixed).to(dev)
     shown = x_test[: p.show_images] if len(x_test) else x[: p.show_images]
 
-    @torch.no_grad()
     def decode(z):
-        was = dec.training
-        dec.eval()
-        try:
-            with prec.autocast():
-                return dec(z).float()
-        finally:
-            dec.train(was)
+        with eval_mode(dec), prec.autocast():
+            return dec(z).float()
 
-    @torch.no_grad()
     def encode(xs):
-        was = enc.training
-        enc.eval()
-        try:
-            with prec.autocast():
-                return torch.cat([enc(xs[i:i + 500])[0].float() for i in range(0, len(xs), 500)])
-        finally:
-            enc.train(was)
+        with eval_mode(enc), prec.autocast():
+            return torch.cat([enc(xs[i:i + 500])[0].float() for i in range(0, len(xs), 500)])
 
-    @torch.no_grad()
-    def test_loss() -> float:
-        enc.eval(), dec.eval()
+    def held_out_loss() -> float:
         total = torch.zeros((), device=dev)
-        for start in range(0, len(x_test), 500):
-            xb = x_test[start:start + 500]
-            with prec.autocast():
-                mu, logvar = enc(xb)
-                recon = dec(reparametrize(mu.float(), logvar.float(), eps_test[start:start + 500]))
-            total += conv_vae_loss(xb, recon, mu, logvar, p.kl_weight)[0] * len(xb)
-        enc.train(), dec.train()
+        with eval_mode(enc, dec):
+            for start in range(0, len(x_test), 500):
+                xb = x_test[start:start + 500]
+                with prec.autocast():
+                    mu, logvar = enc(xb)
+                    recon = dec(reparametrize(mu.float(), logvar.float(), eps_test[start:start + 500]))
+                total += conv_vae_loss(xb, recon, mu, logvar, p.kl_weight)[0] * len(xb)
         return float(total) / len(x_test)
 
     # --- loop (resumable)
@@ -234,33 +213,27 @@ def run(p: ConvVaeParams, run: Run) -> None:
     state = run.resumable(models={"encoder": enc, "decoder": dec}, optimizers=opt, scaler=prec.scaler,
                           generators={"shuffle": gen}, every=p.checkpoint_every,
                           extra={"train_s": 0.0, "images": 0, "last": {}})
-    evo = SampleEvolution("samples", state, ncols=4, keep=8, value_range=(-1.0, 1.0),
+    evo = SampleEvolution("samples", state, ncols=4, keep=6, value_range=(-1.0, 1.0),
                           title="16 samples of fixed z from the prior")
     meter = LossMeter()
     for epoch in run.epochs(p.epochs):
         t0 = time.perf_counter()
-        for idx in run.batches(batch_indices(len(x), p.batch_size, generator=gen, device=dev)):
-            xb = x[idx]
-            with prec.autocast():
-                mu, logvar = enc_fwd(xb)
-                recon = dec_fwd(reparametrize(mu, logvar))
-            total, rec, kl = conv_vae_loss(xb, recon, mu, logvar, p.kl_weight)
-            opt.zero_grad(set_to_none=True)
-            prec.minimize(total, opt)
-            meter.add(len(idx), total=total.detach(), recon=rec.detach(), KL=kl.detach())
+        whole = train_epoch(enc, dec, opt, x, p.batch_size, prec, meter, generator=gen, run=run, enc_fwd=enc_fwd,
+                            dec_fwd=dec_fwd, loss=lambda xb, out, mu, lv: conv_vae_loss(xb, out, mu, lv, p.kl_weight))
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         state["train_s"] += time.perf_counter() - t0
         state["images"] += len(x)
         values = meter.means(prefix="loss/")
         if len(x_test):
-            values["loss/test"] = test_loss()
+            values["loss/test"] = held_out_loss()
         state["last"] = dict(values)
-        run.scalars(epoch, values, check=WATCHED)
-        reconstruction_grid(run, "reconstructions", shown, decode(encode(shown)), n=len(shown), step=epoch,
-                            value_range=(-1.0, 1.0),
-                            title=f"test images above their reconstructions (epoch {epoch})")
-        evo.show(run, epoch, decode(z_fixed[:16]))
+        report_epoch(run, epoch, values)
+        if whole:  # a Stop in the middle: the checkpoint is the last whole epoch's, so are the kept pictures
+            reconstruction_grid(run, "reconstructions", shown, decode(encode(shown)), n=len(shown), step=epoch,
+                                value_range=(-1.0, 1.0),
+                                title=f"test images above their reconstructions (epoch {epoch})")
+            evo.show(run, epoch, decode(z_fixed[:16]))
 
     # --- results
     evo.strip(run, "samples by epoch")
@@ -271,15 +244,8 @@ def run(p: ConvVaeParams, run: Run) -> None:
     interpolation_strip(run, "interpolation", decode, codes[0], codes[-1], steps=p.interp_steps,
                         value_range=(-1.0, 1.0), title="decoder((1-λ) z0 + λ z1) between the codes of two "
                                                       "test images")
-    last = state.get("last") or {}
     metrics = {"params_encoder": n_enc, "params_decoder": n_dec, "epochs_done": run.step or 0,
-               "train_s": state["train_s"], "train_images": len(x)}
-    for key, name in (("loss/total", "loss_total"), ("loss/recon", "loss_recon"), ("loss/KL", "loss_kl"),
-                      ("loss/test", "test_loss")):
-        if key in last:
-            metrics[name] = last[key]
-    if state["train_s"] > 0:
-        metrics["images_per_s"] = state["images"] / state["train_s"]
+               "train_images": len(x), **loss_metrics(state)}
     target = None if p.cifar_class == "all" else CLASSES.index(p.cifar_class)
     metrics.update(sample_quality(run, lambda k: decode(torch.randn(k, p.latent_dim, device=dev)),
                                   p.quality_samples, dataset="cifar10", value_range=(-1.0, 1.0),

@@ -31,17 +31,19 @@ from ..engine import Exercise, Run
 from ..nn import (DeepParams, LossMeter, batch_indices, compile_model, count_parameters, interpolation_strip,
                   make_generator, precision)
 from ..nn.quality import sample_quality
-from ..nn.samples import SampleEvolution
+from ..nn.samples import SampleEvolution, eval_mode
 
 DESCRIPTION = """
 A **GAN** is two networks in a game. The generator G turns a random latent
 vector z (10 numbers from N(0, 1)) into an image; the discriminator D says how
-likely an image is to be real. Per batch, D takes a step on
+likely an image is to be real. Per batch, D takes a step on loss_D, then
+G one on loss_G (through the updated D):
 
-    loss_D = 0.5 [BCE(D(x), 1) + BCE(D(G(z)), 0)]
+    loss_D = 0.5 BCE(D(x), 1)
+           + 0.5 BCE(D(G(z)), 0)
+    loss_G = BCE(D(G(z)), 1)
 
-and then G takes a step on `loss_G = BCE(D(G(z)), 1)`: it is rewarded when D
-takes its images for real.
+G is rewarded when D takes its images for real.
 
 * **fc** (course): G 10-256-512-1024-784 with LeakyReLU 0.2 and tanh out
   (1,463,312 weights); D 784-1024-512-256-1 with LeakyReLU 0.2, dropout 0.3
@@ -78,7 +80,7 @@ against real test images), the class histogram of the samples and its
 entropy (3.32 bits when all ten digits are equally common).
 
 Shown: an 8x8 grid of samples from one fixed latent batch every epoch (the
-same digits take shape), the same 8 samples at a few epochs in one strip at
+same digits take shape), the same 6 samples at a few epochs in one strip at
 the end, a latent interpolation, the class histogram.
 
 Questions: what do D(x) and D(G(z)) do when D learns much faster than G
@@ -225,14 +227,16 @@ def generator_step(D, opt_g, fake, prec, d_fwd=None):
 
 
 def train_epoch(G, D, opt_g, opt_d, x, batch_size: int, latent_dim: int, prec, meter, *, generator=None,
-                d_steps: int = 1, done: int = 0, run=None, g_fwd=None, d_fwd=None) -> int:
+                d_steps: int = 1, done: int = 0, run=None, g_fwd=None, d_fwd=None) -> tuple[int, bool]:
     """One pass over ``x`` in shuffled batches, as the course loop does it:
     per batch a fake batch from fresh z, one D step, and (every ``d_steps``
     D steps) one G step on the same fake batch through the updated D.
     Losses and mean D outputs go to ``meter`` (no device sync). ``done``
-    counts the D steps so far; the new count is returned."""
+    counts the D steps so far. Returns the new count, and False when a Stop
+    cut the epoch short."""
     g = g_fwd or G
     batches = batch_indices(len(x), batch_size, generator=generator, device=x.device)
+    seen = 0
     for idx in (run.batches(batches) if run is not None else batches):
         real = x[idx]
         z = torch.randn(len(idx), latent_dim, device=x.device)
@@ -244,7 +248,8 @@ def train_epoch(G, D, opt_g, opt_d, x, batch_size: int, latent_dim: int, prec, m
         if done % d_steps == 0:
             meter.add(len(idx), G=generator_step(D, opt_g, fake, prec, d_fwd))
         prec.update()
-    return done
+        seen += 1
+    return done, seen == len(batches)
 
 
 #: the series watched for divergence. The BCE losses oscillate by design and
@@ -288,15 +293,9 @@ def run(p: GanParams, run: Run) -> None:
     z_ends = torch.randn(2, p.latent_dim, generator=fixed).to(dev)
     shown = (lo, 1.0)
 
-    @torch.no_grad()
     def generate(z):
-        was = G.training
-        G.eval()
-        try:
-            with prec.autocast():
-                return G(z).float()
-        finally:
-            G.train(was)
+        with eval_mode(G), prec.autocast():
+            return G(z).float()
 
     # --- loop (resumable)
     gen = make_generator(run.seed)
@@ -304,15 +303,15 @@ def run(p: GanParams, run: Run) -> None:
                           generators={"shuffle": gen}, every=p.checkpoint_every,
                           extra={"train_s": 0.0, "d_batches": 0, "history": {k: [] for k in
                                                                               ("epoch", "D", "G", "real", "fake")}})
-    evo = SampleEvolution("samples", state, ncols=8, keep=8, value_range=shown, title="64 samples of fixed z")
+    evo = SampleEvolution("samples", state, ncols=8, keep=6, value_range=shown, title="64 samples of fixed z")
     meter = LossMeter()
     G.train()
     D.train()
     for epoch in run.epochs(p.epochs):
         t0 = time.perf_counter()
-        state["d_batches"] = train_epoch(G, D, opt_g, opt_d, x, p.batch_size, p.latent_dim, prec, meter,
-                                         generator=gen, d_steps=p.d_steps, done=state["d_batches"], run=run,
-                                         g_fwd=g_fwd, d_fwd=d_fwd)
+        state["d_batches"], whole = train_epoch(G, D, opt_g, opt_d, x, p.batch_size, p.latent_dim, prec, meter,
+                                                generator=gen, d_steps=p.d_steps, done=state["d_batches"],
+                                                run=run, g_fwd=g_fwd, d_fwd=d_fwd)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         state["train_s"] += time.perf_counter() - t0
@@ -327,7 +326,8 @@ def run(p: GanParams, run: Run) -> None:
         run.scalars(epoch, values, check=WATCHED)
         run.figure("losses (log scale)", "line", x=h["epoch"], series={"D": h["D"], "G": h["G"]}, logy=True,
                    xlabel="epoch", ylabel="BCE", title="D and G loss per epoch (log scale)")
-        evo.show(run, epoch, generate(z_fixed))
+        if whole:  # a Stop in the middle: the checkpoint is the last whole epoch's, so are the kept samples
+            evo.show(run, epoch, generate(z_fixed))
 
     # --- results: the strip of epochs, an interpolation, the quality score
     evo.strip(run, "samples by epoch")

@@ -31,17 +31,20 @@ from ..engine import Exercise, Run
 from ..nn import (DeepParams, LossMeter, batch_indices, compile_model, count_parameters, interpolation_strip,
                   make_generator, precision, reconstruction_grid, sample_grid)
 from ..nn.quality import sample_quality
-from ..nn.samples import SampleEvolution, latent_walk
+from ..nn.samples import SampleEvolution, eval_mode, latent_walk
 
 DESCRIPTION = """
 A **variational autoencoder** learns an encoder q(z|x) that maps an image to
 a Gaussian in a latent space (a mean mu and a log-variance per dimension) and
 a decoder p(x|z) that maps a latent point back to an image. Training samples
 z = mu + exp(logvar / 2) eps (the reparametrisation trick, so gradients flow
-through the sampling) and minimises, per image,
+through the sampling) and minimises, per image, the reconstruction term
+(BCE of the decoded image against the input, summed over the pixels) plus
+the KL divergence of q(z|x) from the prior N(0, I):
 
-    loss = BCE(decoder(z), x) summed over the 784 pixels      (reconstruction)
-         + 0.5 sum_j (exp(logvar_j) + mu_j^2 - 1 - logvar_j)  (KL to N(0, I))
+    recon = sum over pixels BCE(x_hat, x)
+    KL = 0.5 sum(exp(lv) + mu^2 - 1 - lv)
+    loss = recon + KL      (lv: logvar)
 
 Course set-up: encoder 784-128-ReLU-(mu, logvar) with 100 latent dimensions
 (126,280 weights), decoder 100-128-ReLU-784-sigmoid (114,064 weights),
@@ -145,31 +148,42 @@ def vae_loss(x: torch.Tensor, recon: torch.Tensor, mu: torch.Tensor, logvar: tor
     and the BCE is taken from it directly (the same value, without the
     sigmoid's rounding; 4-5x faster on a CPU): the training loop does that."""
     x, recon = x.float().flatten(1), recon.float().flatten(1)
-    mu, logvar = mu.float(), logvar.float()
     if logits:
         rec = F.binary_cross_entropy_with_logits(recon, x, reduction="sum") / len(x)
     else:
         rec = F.binary_cross_entropy(recon, x, reduction="sum") / len(x)
-    kl = torch.mean(0.5 * torch.sum(torch.exp(logvar) + mu ** 2 - 1.0 - logvar, dim=1))
+    kl = kl_divergence(mu, logvar)
     return rec + kl, rec, kl
 
 
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) per image, averaged over the batch (fp32)."""
+    mu, logvar = mu.float(), logvar.float()
+    return torch.mean(0.5 * torch.sum(torch.exp(logvar) + mu ** 2 - 1.0 - logvar, dim=1))
+
+
 def train_epoch(enc, dec, opt, x, batch_size: int, prec, meter, *, generator=None, run=None, enc_fwd=None,
-                dec_fwd=None) -> None:
-    """One pass over the flat images ``x`` in shuffled batches of any size
-    (the last one shorter); the three losses go to ``meter`` (no device sync)."""
+                dec_fwd=None, loss=None) -> bool:
+    """One pass over the images ``x`` in shuffled batches of any size (the
+    last one shorter); the three losses go to ``meter`` (no device sync).
+    ``loss(x, decoded, mu, logvar)`` gives (total, reconstruction, KL)
+    (default: the course's, the BCE taken from the decoder's logits).
+    Returns False when a Stop cut the epoch short."""
     e, d = enc_fwd or enc, dec_fwd or dec
     batches = batch_indices(len(x), batch_size, generator=generator, device=x.device)
+    seen = 0
     for idx in (run.batches(batches) if run is not None else batches):
         xb = x[idx]
         with prec.autocast():
             mu, logvar = e(xb)
             z = reparametrize(mu, logvar)
-            recon = d(z, logits=True)
-        total, rec, kl = vae_loss(xb, recon, mu, logvar, logits=True)
+            out = d(z, logits=True) if loss is None else d(z)
+        total, rec, kl = vae_loss(xb, out, mu, logvar, logits=True) if loss is None else loss(xb, out, mu, logvar)
         opt.zero_grad(set_to_none=True)
         prec.minimize(total, opt)
         meter.add(len(idx), total=total.detach(), recon=rec.detach(), KL=kl.detach())
+        seen += 1
+    return seen == len(batches)
 
 
 #: the series watched for divergence: the total and the reconstruction. The KL
@@ -182,18 +196,28 @@ def report_epoch(run: Run, epoch: int, values: dict) -> None:
     run.scalars(epoch, values, check=WATCHED)
 
 
-@torch.no_grad()
+def loss_metrics(state: dict) -> dict:
+    """The summary's losses (the last epoch's), training time and speed from
+    the loop's resumable state."""
+    last = state.get("last") or {}
+    out = {name: last[key] for key, name in (("loss/total", "loss_total"), ("loss/recon", "loss_recon"),
+                                             ("loss/KL", "loss_kl"), ("loss/test", "test_loss")) if key in last}
+    out["train_s"] = state["train_s"]
+    if state["train_s"] > 0:
+        out["images_per_s"] = state["images"] / state["train_s"]
+    return out
+
+
 def held_out_loss(enc, dec, x, eps, prec, batch_size: int = 2000) -> float:
     """The per-image loss on ``x`` with fixed noise ``eps`` (a smooth curve)."""
-    enc.eval(), dec.eval()
     total = torch.zeros((), device=x.device)
-    for start in range(0, len(x), batch_size):
-        xb = x[start:start + batch_size]
-        with prec.autocast():
-            mu, logvar = enc(xb)
-            recon = dec(reparametrize(mu.float(), logvar.float(), eps[start:start + batch_size]), logits=True)
-        total += vae_loss(xb, recon, mu, logvar, logits=True)[0] * len(xb)
-    enc.train(), dec.train()
+    with eval_mode(enc, dec):
+        for start in range(0, len(x), batch_size):
+            xb = x[start:start + batch_size]
+            with prec.autocast():
+                mu, logvar = enc(xb)
+                recon = dec(reparametrize(mu.float(), logvar.float(), eps[start:start + batch_size]), logits=True)
+            total += vae_loss(xb, recon, mu, logvar, logits=True)[0] * len(xb)
     return float(total) / max(len(x), 1)
 
 
@@ -224,9 +248,8 @@ def run(p: VaeParams, run: Run) -> None:
     z_ends = torch.randn(2, p.latent_dim, generator=fixed).to(dev)
     eps_test = torch.randn(len(x_test), p.latent_dim, generator=fixed).to(dev)
 
-    @torch.no_grad()
     def decode(z):
-        with prec.autocast():
+        with eval_mode(dec), prec.autocast():
             return dec(z).float().reshape(-1, 1, 28, 28)
 
     # --- loop (resumable)
@@ -234,13 +257,13 @@ def run(p: VaeParams, run: Run) -> None:
     state = run.resumable(models={"encoder": enc, "decoder": dec}, optimizers=opt, scaler=prec.scaler,
                           generators={"shuffle": gen}, every=p.checkpoint_every,
                           extra={"train_s": 0.0, "images": 0, "last": {}})
-    evo = SampleEvolution("samples", state, ncols=4, keep=8, title="16 samples of fixed z from the prior")
+    evo = SampleEvolution("samples", state, ncols=4, keep=6, title="16 samples of fixed z from the prior")
     meter = LossMeter()
     enc.train(), dec.train()
     for epoch in run.epochs(p.epochs):
         t0 = time.perf_counter()
-        train_epoch(enc, dec, opt, x, p.batch_size, prec, meter, generator=gen, run=run, enc_fwd=enc_fwd,
-                    dec_fwd=dec_fwd)
+        whole = train_epoch(enc, dec, opt, x, p.batch_size, prec, meter, generator=gen, run=run, enc_fwd=enc_fwd,
+                            dec_fwd=dec_fwd)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         state["train_s"] += time.perf_counter() - t0
@@ -250,13 +273,14 @@ def run(p: VaeParams, run: Run) -> None:
             values["loss/test"] = held_out_loss(enc, dec, x_test, eps_test, prec)
         state["last"] = dict(values)
         report_epoch(run, epoch, values)
-        evo.show(run, epoch, decode(z_fixed[:16]))
+        if whole:  # a Stop in the middle: the checkpoint is the last whole epoch's, so are the kept samples
+            evo.show(run, epoch, decode(z_fixed[:16]))
 
     # --- results
     evo.strip(run, "samples by epoch")
     sample_grid(run, "prior samples", decode(z_fixed), ncols=8, title="64 samples decoded from the prior N(0, I)")
     if len(x_test):
-        with torch.no_grad(), prec.autocast():
+        with eval_mode(enc), prec.autocast():
             mu_test = torch.cat([enc(x_test[i:i + 2000])[0].float() for i in range(0, len(x_test), 2000)])
         k = min(8, len(x_test))
         reconstruction_grid(run, "reconstructions", x_test[:k], decode(mu_test[:k]), n=k, shape=(28, 28),
@@ -274,20 +298,13 @@ def run(p: VaeParams, run: Run) -> None:
         if len(x_test):
             pts, labels = mu_test.cpu(), y_test.cpu()
             run.figure("test codes", "scatter", title="the test digits' codes (mu) in the 2-D latent space",
-                       series={str(d): (pts[labels == d, 0].tolist(), pts[labels == d, 1].tolist())
+                       series={str(d): {"x": pts[labels == d, 0].tolist(), "y": pts[labels == d, 1].tolist()}
                                for d in range(10)}, xlabel="z1", ylabel="z2")
 
-    last = state.get("last") or {}
     metrics = {"params_encoder": n_enc, "params_decoder": n_dec, "epochs_done": run.step or 0,
-               "train_s": state["train_s"]}
-    for key, name in (("loss/total", "loss_total"), ("loss/recon", "loss_recon"), ("loss/KL", "loss_kl"),
-                      ("loss/test", "test_loss")):
-        if key in last:
-            metrics[name] = last[key]
-    if "loss/total" in last:
-        metrics["course_printed_total"] = last["loss/total"] * batches / p.batch_size
-    if state["train_s"] > 0:
-        metrics["images_per_s"] = state["images"] / state["train_s"]
+               **loss_metrics(state)}
+    if "loss_total" in metrics:
+        metrics["course_printed_total"] = metrics["loss_total"] * batches / p.batch_size
     metrics.update(sample_quality(run, lambda k: decode(torch.randn(k, p.latent_dim, device=dev)),
                                   p.quality_samples, train=not run.stopped_early))
     run.summary(**metrics)

@@ -16,10 +16,10 @@ trained once on the real data:
   real test images; no generator can be expected to beat it, so the score
   reads as "how far above the floor".
 
-The classifier is trained on first use (about 2 epochs of the full training
-set; a few seconds on a GPU, under a minute on a laptop CPU) and cached in the
-data folder (``scorers/``, or the cache folder when the data folder is read
-only), with the data's SHA-256, the torch version, its settings and test
+The classifier is trained on first use (2 epochs of the full training set;
+a few seconds on a GPU, under a minute on a laptop CPU) and cached in the
+data folder (``.cache/scorers/``, or the user's cache folder when the data
+folder is read only), with the data's SHA-256, the torch version, its settings and test
 accuracy recorded; a cache made from other data is never used. Scoring
 10,000 samples takes about a second.
 
@@ -151,7 +151,7 @@ def class_entropy(counts) -> float:
     if total <= 0:
         return 0.0
     p = c[c > 0] / total
-    return float(-(p * np.log2(p)).sum())
+    return max(0.0, float(-(p * np.log2(p)).sum()))  # never -0.0
 
 
 def missing_classes(counts, share: float = MISSING_SHARE) -> list[int]:
@@ -223,19 +223,13 @@ def data_checksum(dataset: str) -> str:
 
 
 def scorer_folder() -> Path:
-    """``<data folder>/scorers`` when writable, else the cache folder's ``scorers``."""
-    from ..data import cache_dir, data_root
+    """``scorers/`` in the data folder's cache (the data folder itself when
+    writable, else the user's cache folder)."""
+    from ..data import cache_dir
 
-    cand = data_root() / "scorers"
-    try:
-        cand.mkdir(parents=True, exist_ok=True)
-        if os.access(cand, os.W_OK):
-            return cand
-    except OSError:
-        pass
-    alt = cache_dir() / "scorers"
-    alt.mkdir(parents=True, exist_ok=True)
-    return alt
+    folder = cache_dir() / "scorers"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 # --------------------------------------------------------------- scorer
@@ -395,7 +389,9 @@ class Scorer:
                 say(f"the cached sample-quality classifier {path.name} cannot be used ({exc}); training it again")
         if not train:
             return None
-        say(f"training the {dataset} sample-quality classifier once ({cfg['epochs']} epochs; cached in {folder})")
+        epochs = int(cfg["epochs"])
+        say(f"training the {dataset} sample-quality classifier once ({epochs} epoch{'s' if epochs != 1 else ''}; "
+            f"cached in {folder})")
         info = train_scorer(net, dataset, dev, cfg)
         info.update(format=FORMAT, version=VERSION, dataset=dataset, data_sha256=checksum,
                     torch=str(torch.__version__),
@@ -422,6 +418,7 @@ def class_names(dataset: str) -> list[str]:
     return [str(d) for d in range(10)]
 
 
+@torch.enable_grad()  # also when called under no_grad (sample_quality is)
 def train_scorer(net: torch.nn.Module, dataset: str, device: torch.device, cfg: dict) -> dict:
     """Train the classifier on the training set (Adam, flips for CIFAR); returns
     its test accuracy and training time."""

@@ -21,6 +21,7 @@ owns a region, and they blend at the borders).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Sequence
 
 import torch
@@ -29,6 +30,21 @@ from .images import as_images
 
 #: the key under which a SampleEvolution keeps its rows in the resumable state
 STATE_KEY = "sample_evolution"
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: torch.nn.Module):
+    """``no_grad`` with the modules in eval mode (batch norm on its running
+    statistics, no dropout), each put back in the mode it was in."""
+    was = [m.training for m in modules]
+    try:
+        with torch.no_grad():
+            for m in modules:
+                m.eval()
+            yield
+    finally:
+        for m, w in zip(modules, was):
+            m.train(w)
 
 
 def to_uint8(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:

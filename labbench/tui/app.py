@@ -272,7 +272,10 @@ class LabBench(App):
                         markup=False)
             return
         self.select_exercise(preset.exercise.id)
-        self.query_one(ExerciseTree).select_exercise(preset.exercise.id)
+        tree = self.query_one(ExerciseTree)
+        here = tree.cursor_node.data if tree.cursor_node is not None else None
+        if here is None or here.exercise != preset.exercise.id:  # keep the cursor on the preset picked
+            tree.select_exercise(preset.exercise.id)
         form = self.form
         if form is not None:
             form.set_values(preset.params.model_dump(mode="json"), seed=preset.seed)

@@ -305,7 +305,8 @@ class LivePanel(Vertical):
             else:
                 box = CurveChart(chart, id=wid)
                 curves.mount(box)
-                box.call_after_refresh(box.set_series, series, self.logy, view.phase)
+                # the scale is read when the chart is drawn, not now: an "l" in between must count
+                box.call_after_refresh(lambda b=box, s=series: b.set_series(s, self.logy, view.phase))
             box.display = chart not in self._repeated
         figures = self.query_one("#live-figures")
         relayout = False

@@ -626,6 +626,7 @@ class LabBench(App):
         self.exit()
 
     async def action_quit(self) -> None:
+        self.manager.poll()
         active = self.manager.active
         if not active:
             self._close()

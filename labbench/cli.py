@@ -66,12 +66,22 @@ def _data_status(names: list[str]) -> str:
     return ", ".join(parts)
 
 
-def print_exercise_list() -> None:
-    from .engine.registry import SESSIONS, all_exercises
+def print_exercise_list(check: bool = False) -> None:
+    from rich.markup import escape
 
-    exercises = all_exercises()
+    from .engine.registry import SESSIONS, ExerciseBroken, list_exercise_stubs
+
+    stubs = list_exercise_stubs()
+    if check:  # import every module now: import errors show up here instead of at run time
+        for stub in stubs:
+            try:
+                stub.load()
+            except ExerciseBroken:
+                pass
+        stubs = list_exercise_stubs()
+    healthy = [s for s in stubs if not s.broken]
     for session, title in SESSIONS.items():
-        items = [e for e in exercises.values() if e.session == session]
+        items = [e for e in healthy if e.session == session]
         if not items:
             continue
         table = Table(title=f"Session {session} - {title}", title_justify="left", title_style="bold")
@@ -81,6 +91,11 @@ def print_exercise_list() -> None:
         for ex in items:
             table.add_row(ex.id, ex.title, _data_status(ex.data))
         out.print(table)
+    broken = [s for s in stubs if s.broken]
+    if broken:
+        out.print("[bold red]Broken exercise modules[/] (the others work as usual):")
+        for s in broken:
+            out.print(f"  [red]{escape(s.id)}[/]  {escape(s.error or '')}", highlight=False, soft_wrap=True)
 
 
 @app.callback(invoke_without_command=True)
@@ -107,9 +122,10 @@ def main_callback(
 
 
 @app.command("list")
-def list_cmd():
+def list_cmd(check: bool = typer.Option(False, "--check", help="Import every exercise module to find the broken ones "
+                                                              "(slower: loads torch).")):
     """List the exercises by course session, with the data each needs."""
-    print_exercise_list()
+    print_exercise_list(check=check)
 
 
 @app.command()
@@ -431,6 +447,54 @@ def doctor():
     root = data_root()
     table.add_row("data folder", f"{root} ({'exists' if root.is_dir() else 'not created yet'})")
     out.print(table)
+
+
+@app.command()
+def resume(
+    run_dir: Path = typer.Argument(..., help="The folder of a stopped, interrupted or finished run"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Train to N epochs in all (extends a finished run)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N (default: the run's)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables; only the final status."),
+    pictures: bool = typer.Option(True, "--pictures/--no-pictures",
+                                  help="Draw the final curves, figures and image grids in the terminal."),
+):
+    """Continue a run from its last checkpoint, in the same folder.
+
+    The events are appended, the curves go on where they stopped and
+    meta.json records the resumption. Exit codes as for `run`.
+    """
+    from rich.markup import escape
+
+    from .console import ConsoleProgress, print_pictures, summary_table
+    from .engine.params import ParamsInvalid
+    from .engine.runner import ResumeError, prepare_resume, resume as resume_run
+
+    try:
+        prepared = prepare_resume(run_dir, epochs=epochs)
+    except ResumeError as exc:
+        fail(escape(str(exc)))
+    except ParamsInvalid as exc:
+        _bad_input(exc)
+    if device is not None:
+        from .engine.presets import DEVICE_RE
+
+        if not DEVICE_RE.match(device):
+            fail(f"--device: must be auto, cpu, cuda or cuda:N, got {escape(device)!r}")
+    preset = prepared[0]
+    dev = _resolve_device(device or preset.device)
+    _check_data([preset])
+    with ConsoleProgress(quiet=quiet, label=preset.exercise.id) as progress:
+        try:
+            result = resume_run(run_dir, epochs=epochs, listeners=[progress], device=dev, prepared=prepared)
+        except ResumeError as exc:
+            fail(escape(str(exc)))
+    if quiet:
+        out.print(f"{result.status} {run_dir}", highlight=False)
+    else:
+        if pictures and result.status != "failed":
+            print_pictures(out, run_dir)
+        out.print(summary_table(result.summary, run_dir))
+    raise typer.Exit(result.exit_code)
 
 
 def _register_optional():

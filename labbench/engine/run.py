@@ -13,6 +13,11 @@ An exercise never talks to the UI. It is handed a :class:`Run` and calls:
 - ``for epoch in run.epochs(n):`` the epoch loop: reports progress and ends
                                   early (no exception) on the first Stop, so
                                   the exercise still evaluates the model it has
+- ``for idx in run.batches(b):``  a batch loop that a Stop ends after the current batch
+- ``run.resumable(models=..., optimizers=..., ...)``  checkpoints for run.epochs()
+                                  (periodically, on Stop, at the end) and the
+                                  restore when the run is resumed; see docs/KIT.md
+- ``run.checkpoint(...)``, ``run.restore(...)``, ``run.save_weights(...)`` the same by hand
 
 plus ``run.device`` (a ``torch.device``), ``run.seed`` and ``run.dir``.
 """
@@ -73,6 +78,11 @@ class Run:
         self.phase = "epoch"
         self.start_epoch = 1  # where run.epochs() starts (later than 1 when a run is resumed)
         self.stopped_early = False  # run.epochs() ended on a Stop before its last epoch
+        self.exercise_id: str | None = None  # set by the runner; checked when a checkpoint is restored
+        self.resume_from: Path | None = None  # set by the runner when this run continues from a checkpoint
+        self._tracked: dict | None = None  # what run.resumable() registered
+        self._cut_short = False  # run.batches() ended an epoch early on a Stop
+        self._restored = False  # a checkpoint was loaded (run.restore / run.resumable)
         self.events_written = 0
         if self.dir is not None:
             (self.dir / ARTIFACTS).mkdir(parents=True, exist_ok=True)
@@ -113,16 +123,41 @@ class Run:
         Ctrl-C it ends early without raising, so the code after the loop still
         evaluates and reports the model it has; the run then ends
         ``interrupted`` with those results (a second Ctrl-C ends at once).
+
+        With :meth:`resumable`, it also checkpoints after an epoch when one is
+        due, on a Stop and after the last epoch, and saves the final weights.
         """
+        if self.resume_from is not None and not self._restored:
+            raise RuntimeError("this run continues from a checkpoint, but the exercise did not restore it: "
+                               "call run.resumable(...) (or run.restore(...)) before run.epochs()")
         first = self.start_epoch if start is None else int(start)
         self.progress(first - 1, total, phase=phase, check=False)
         for epoch in range(first, int(total) + 1):
             if self.stop_requested():
                 self.stopped_early = True
                 self.text(f"stopped after {phase} {epoch - 1} of {total}; evaluating the model as it is", "warning")
+                self._loop_stopped()
                 return
+            self._cut_short = False
             yield epoch
+            if self._cut_short:
+                self.stopped_early = True
+                self.text(f"stopped during {phase} {epoch} of {total}; evaluating the model as it is", "warning")
+                self._loop_stopped()
+                return
             self.progress(epoch, total, phase=phase, check=False)
+            self._epoch_done(epoch, int(total), phase)
+        self._loop_done()
+
+    def batches(self, batches):
+        """The batches of one epoch, ending early (no exception) after the
+        current batch when a Stop comes; ``run.epochs()`` then ends too, and
+        the checkpoint of the last whole epoch is what a resumption starts from."""
+        for i, b in enumerate(batches):
+            if i and self.stop_requested():
+                self._cut_short = True
+                return
+            yield b
 
     # ------------------------------------------------------------ reporting
     def progress(self, step: int, total: int | None = None, phase: str | None = None, *, check: bool = True) -> None:
@@ -171,10 +206,12 @@ class Run:
                    "rows": [list(r) for r in rows], "note": note})
 
     def _artifact_path(self, name: str, suffix: str) -> tuple[str, Path | None]:
-        self._artifact_n += 1
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-        rel = f"{ARTIFACTS}/{safe}-{self._artifact_n:04d}{suffix}"
-        return rel, (self.dir / rel if self.dir is not None else None)
+        while True:  # a resumed run writes into a folder that has artifacts already: never overwrite one
+            self._artifact_n += 1
+            rel = f"{ARTIFACTS}/{safe}-{self._artifact_n:04d}{suffix}"
+            if self.dir is None or not (self.dir / rel).exists():
+                return rel, (self.dir / rel if self.dir is not None else None)
 
     def images(self, name: str, images, *, title: str = "", captions: list[str] | None = None,
                highlight: list[int] | None = None, step: int | None = None, ncols: int | None = None,
@@ -220,3 +257,153 @@ class Run:
         """Final metrics; merged over repeated calls."""
         self.metrics.update(to_jsonable(metrics))
         self.emit({"type": "metrics", "values": metrics})
+
+    # ------------------------------------------------- checkpoints and resume
+    #: run.epochs() checkpoints a resumable loop once this many minutes passed
+    #: since the last checkpoint (unless resumable(every=N) says every N epochs)
+    checkpoint_minutes = 5.0
+
+    def _events_offset(self) -> int | None:
+        if self._fh is None:
+            return None
+        self._fh.flush()
+        return self._fh.tell()
+
+    def _artifacts(self) -> Path | None:
+        return self.dir / ARTIFACTS if self.dir is not None else None
+
+    def _write_checkpoint(self, payload: dict, reason: str) -> Path | None:
+        from ..nn import checkpoint as ck
+        from .events import write_json_atomic
+
+        folder = self._artifacts()
+        if folder is None:
+            return None
+        path = ck.save_atomic(payload, folder / ck.CHECKPOINT)
+        write_json_atomic(folder / ck.CHECKPOINT_INFO, {
+            "file": f"{ARTIFACTS}/{ck.CHECKPOINT}", "exercise": payload.get("exercise"), "epoch": payload["epoch"],
+            "total": payload.get("total"), "phase": payload.get("phase"), "saved": payload.get("saved"),
+            "reason": reason, "bytes": path.stat().st_size})
+        return path
+
+    def checkpoint(self, epoch: int, *, models, optimizers=None, schedulers=None, scaler=None, generators=None,
+                   extra: dict | None = None, total: int | None = None, phase: str = "epoch") -> Path | None:
+        """Save a checkpoint now (``artifacts/checkpoint.pt``, atomically): the
+        ``models``, ``optimizers``, ``schedulers`` (each one object or a
+        ``{name: object}`` dict), the GradScaler, every random state (torch,
+        CUDA, numpy, Python and the ``generators``), ``extra`` and ``epoch``
+        (the epochs completed). Returns the path (None without a run folder)."""
+        from ..nn import checkpoint as ck
+
+        payload = ck.capture(epoch, models=models, optimizers=optimizers, schedulers=schedulers, scaler=scaler,
+                             generators=generators, extra=extra, exercise=self.exercise_id,
+                             total=total if total is not None else self.total, phase=phase,
+                             events_offset=self._events_offset())
+        return self._write_checkpoint(payload, "manual")
+
+    def restore(self, *, models, optimizers=None, schedulers=None, scaler=None, generators=None,
+                extra: dict | None = None, path: Path | str | None = None) -> int:
+        """Load a checkpoint (default: the one this run resumes from, else
+        ``artifacts/checkpoint.pt``) into the given objects, every random state
+        included, and ``extra`` (updated in place); loaded with
+        ``weights_only=True``. Sets :attr:`start_epoch` to the next epoch and
+        returns the epochs the checkpoint had completed. Raises
+        :class:`labbench.nn.CheckpointError` with the reason (another
+        exercise's checkpoint, a damaged file, models that do not fit)."""
+        from ..nn import checkpoint as ck
+
+        if path is None:
+            path = self.resume_from or (self._artifacts() / ck.CHECKPOINT if self.dir is not None else None)
+        if path is None:
+            raise ck.CheckpointError("no checkpoint to restore: this run has no folder")
+        payload = ck.read_checkpoint(Path(path), exercise=self.exercise_id)
+        ck.apply(payload, models=models, optimizers=optimizers, schedulers=schedulers, scaler=scaler,
+                 generators=generators, extra=extra, path=path)
+        self.start_epoch = int(payload["epoch"]) + 1
+        self._restored = True
+        return int(payload["epoch"])
+
+    def resumable(self, *, models, optimizers=None, schedulers=None, scaler=None, generators=None,
+                  extra: dict | None = None, every: int | None = None, minutes: float | None = None) -> dict:
+        """Make the loop of :meth:`epochs` resumable. Call it once the models,
+        optimisers, schedule and generators exist, just before the loop:
+
+        - when this run is a resumption (``labbench resume``), the checkpoint
+          is restored into them and the loop starts after its epoch;
+        - after an epoch, a checkpoint is saved every ``every`` epochs (default:
+          once ``minutes``, default :attr:`checkpoint_minutes`, have passed since
+          the last), after the last epoch, and on a Stop (the state at the end
+          of the last whole epoch);
+        - when the loop ends (done or stopped) the models' weights go to
+          ``artifacts/weights.pt``.
+
+        ``extra`` is a dict of what the loop carries across epochs (histories,
+        timers; tensors, numbers, strings, lists); it is returned, restored
+        in place when resuming."""
+        extra = {} if extra is None else extra
+        self._tracked = {"objects": {"models": models, "optimizers": optimizers, "schedulers": schedulers,
+                                     "scaler": scaler, "generators": generators, "extra": extra},
+                         "every": every, "minutes": self.checkpoint_minutes if minutes is None else float(minutes),
+                         "last_time": time.monotonic(), "saved_epoch": None, "snapshot": None}
+        if self.resume_from is not None:
+            done = self.restore(**self._tracked["objects"], path=self.resume_from)
+            self._tracked["saved_epoch"] = done
+            self.text(f"resumed from the checkpoint of epoch {done}; continuing at epoch {done + 1}")
+        return extra
+
+    def save_weights(self, models, name: str = "weights", epoch: int | None = None) -> Path | None:
+        """Save the models' weights (one module or ``{name: module}``) to
+        ``artifacts/<name>.pt`` for later exercises (:func:`labbench.nn.load_weights`)."""
+        from ..nn import checkpoint as ck
+
+        folder = self._artifacts()
+        if folder is None:
+            return None
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+        return ck.save_atomic(ck.weights_payload(models, exercise=self.exercise_id, epoch=epoch),
+                              folder / f"{safe}.pt")
+
+    # run.epochs() hooks ------------------------------------------------
+    def _epoch_done(self, epoch: int, total: int, phase: str) -> None:
+        t = self._tracked
+        if t is None:
+            return
+        from ..nn import checkpoint as ck
+
+        objs = t["objects"]
+        t["snapshot"] = ck.capture(epoch, models=objs["models"], optimizers=objs["optimizers"],
+                                   schedulers=objs["schedulers"], scaler=objs["scaler"],
+                                   generators=objs["generators"], extra=objs["extra"], exercise=self.exercise_id,
+                                   total=total, phase=phase, events_offset=self._events_offset())
+        if t["every"]:
+            due = epoch % int(t["every"]) == 0
+        else:
+            due = time.monotonic() - t["last_time"] >= 60.0 * t["minutes"]
+        if due or epoch >= total:
+            self._save_snapshot("end" if epoch >= total else "periodic")
+
+    def _save_snapshot(self, reason: str) -> Path | None:
+        t = self._tracked
+        snap = t["snapshot"] if t else None
+        if snap is None or (t["saved_epoch"] is not None and snap["epoch"] <= t["saved_epoch"]):
+            return None
+        path = self._write_checkpoint(snap, reason)
+        t["saved_epoch"] = snap["epoch"]
+        t["last_time"] = time.monotonic()
+        return path
+
+    def _loop_stopped(self) -> None:
+        t = self._tracked
+        if t is None:
+            return
+        path = self._save_snapshot("stop")
+        if path is not None:
+            self.text(f"checkpoint of epoch {t['saved_epoch']} saved: `labbench resume {self.dir}` continues the run")
+        self._loop_done()
+
+    def _loop_done(self) -> None:
+        t = self._tracked
+        if t is None:
+            return
+        done = t["snapshot"]["epoch"] if t["snapshot"] is not None else t["saved_epoch"]
+        self.save_weights(t["objects"]["models"], epoch=done)

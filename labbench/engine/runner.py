@@ -24,7 +24,7 @@ from pathlib import Path
 from .. import __version__
 from ..data import DataError
 from .devices import describe_device, resolve_device, seed_everything
-from .events import EXIT_CODES, META, PRESET, SUMMARY, write_json_atomic
+from .events import EXIT_CODES, META, PRESET, SUMMARY, read_json, write_json_atomic
 from .presets import Preset, render_preset
 from .run import Diverged, Interrupted, Run
 
@@ -140,13 +140,16 @@ class StopSignal:
 
 
 def execute(preset: Preset, run_dir: Path, *, listeners=None, stop: StopSignal | None = None,
-            device=None) -> RunResult:
-    """Run ``preset`` into the (existing, empty) folder ``run_dir``."""
+            device=None, resume: "Resumption | None" = None) -> RunResult:
+    """Run ``preset`` into the (existing, empty) folder ``run_dir``
+    (or, with ``resume``, continue the run in it: see :func:`resume`)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if device is None:
         device = resolve_device(preset.device)
     meta = _meta(preset, device)
+    if resume is not None:  # resume: the folder's meta.json keeps its history
+        meta = resume.merge_meta(meta)
     write_json_atomic(run_dir / META, meta)
     (run_dir / PRESET).write_text(
         render_preset(preset.exercise, preset.params, name=preset.name, seed=preset.seed, device=str(device)),
@@ -159,6 +162,8 @@ def execute(preset: Preset, run_dir: Path, *, listeners=None, stop: StopSignal |
     own_stop = stop is None
     stop = stop or StopSignal()
     run = Run(run_dir, device=device, seed=preset.seed, listeners=listeners, stop_flag=stop)
+    run.exercise_id = preset.exercise.id
+    run.resume_from = resume.checkpoint if resume is not None else None
     status, message = "ok", ""
     t0 = time.perf_counter()
     try:
@@ -199,3 +204,173 @@ def execute(preset: Preset, run_dir: Path, *, listeners=None, stop: StopSignal |
         write_json_atomic(run_dir / META, meta)
         write_json_atomic(run_dir / SUMMARY, summary)
     return RunResult(status, run_dir, summary)
+
+
+# ------------------------------------------------------------------- resume
+class ResumeError(ValueError):
+    """A run folder that cannot be resumed (said why); bad input, exit 2."""
+
+
+@dataclass
+class Resumption:
+    """What :func:`execute` needs to continue a run in its own folder."""
+
+    checkpoint: Path
+    from_epoch: int
+    epochs: int | None
+    previous_meta: dict
+    previous_summary: dict
+    events_offset: int | None = None  # where events.jsonl was when the checkpoint was taken
+    set_aside: int = 0  # events of epochs after the checkpoint, moved out of events.jsonl
+
+    def merge_meta(self, meta: dict) -> dict:
+        """The folder's meta.json with this resumption appended under ``resumes``
+        (and the pid, host and device of the process now writing the folder)."""
+        old = dict(self.previous_meta or {})
+        entry = {k: meta.get(k) for k in ("start", "command", "cwd", "pid", "hostname", "device", "labbench",
+                                          "torch", "git_commit")}
+        entry.update(from_epoch=self.from_epoch, epochs=self.epochs, events_set_aside=self.set_aside)
+        merged = {**meta, **{k: v for k, v in old.items() if k not in ("end", "wall_time_s")}}
+        for k in ("pid", "hostname", "device", "cuda_available"):
+            merged[k] = meta.get(k)
+        merged["resumes"] = list(old.get("resumes") or []) + [entry]
+        return merged
+
+
+def _set_aside_events(run_dir: Path, offset: int | None) -> int:
+    """Move the progress and scalars events written after ``offset`` (the
+    checkpoint's place in events.jsonl: epochs that will be trained again) to
+    ``artifacts/events-set-aside.jsonl``, with any torn last line; the rest
+    stays. Returns how many lines moved."""
+    import json
+
+    from .events import ARTIFACTS, EVENTS
+
+    path = run_dir / EVENTS
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return 0
+    if offset is None or offset < 0 or offset > len(data):
+        offset = len(data)
+    head, tail = data[:offset], data[offset:]
+    if head and not head.endswith(b"\n"):  # cannot happen with a checkpoint's offset; keep lines whole
+        cut = head.rfind(b"\n") + 1
+        head, tail = head[:cut], head[cut:] + tail
+    keep, moved = [], []
+    lines = tail.split(b"\n")
+    last_torn = not tail.endswith(b"\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if i == len(lines) - 1 and last_torn:
+            moved.append(line)  # a line cut off by a kill
+            continue
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            moved.append(line)
+            continue
+        (moved if isinstance(ev, dict) and ev.get("type") in ("scalars", "progress") else keep).append(line)
+    if not moved:
+        return 0
+    with open(run_dir / ARTIFACTS / "events-set-aside.jsonl", "ab") as fh:
+        fh.write(b"\n".join(moved) + b"\n")
+    tmp = path.with_name(f".{path.name}.resume.tmp")
+    tmp.write_bytes(head + b"".join(line + b"\n" for line in keep))
+    os.replace(tmp, path)
+    return len(moved)
+
+
+def prepare_resume(run_dir: Path, *, epochs: int | None = None, preset: Preset | None = None
+                   ) -> tuple[Preset, Resumption]:
+    """Check that ``run_dir`` can be resumed (to ``epochs`` in all, when given)
+    and return the preset to run and the :class:`Resumption`; raises
+    :class:`ResumeError` (or ``ParamsInvalid`` for a bad preset) saying why not.
+    Nothing in the folder changes."""
+    from ..nn.checkpoint import CHECKPOINT, CheckpointError, read_checkpoint
+    from ..nn.schedules import LENGTH_BOUND
+    from .events import ARTIFACTS, read_json
+    from .params import validate_params
+    from .presets import load_preset
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ResumeError(f"{run_dir}: no such run folder")
+    if preset is None:
+        if not (run_dir / PRESET).is_file():
+            raise ResumeError(f"{run_dir}: not a run folder (no {PRESET})")
+        preset = load_preset(run_dir / PRESET)
+    summary = read_json(run_dir / SUMMARY)
+    summary = summary if isinstance(summary, dict) else {}
+    meta = read_json(run_dir / META)
+    meta = meta if isinstance(meta, dict) else {}
+    if summary.get("status") == "running" and meta.get("hostname") == socket.gethostname():
+        pid = meta.get("pid")
+        try:
+            alive = bool(pid) and int(pid) != os.getpid() and (os.kill(int(pid), 0) is None)
+        except (OSError, ValueError, TypeError):
+            alive = False
+        if alive:
+            raise ResumeError(f"{run_dir}: still running (process {pid}); stop it first")
+    ckpt = run_dir / ARTIFACTS / CHECKPOINT
+    if not ckpt.is_file():
+        raise ResumeError(f"{run_dir}: no checkpoint to resume from ({ARTIFACTS}/{CHECKPOINT} is missing: the "
+                          f"exercise {preset.exercise.id} does not save checkpoints, or the run ended before its first)")
+    try:
+        payload = read_checkpoint(ckpt, exercise=preset.exercise.id)
+    except CheckpointError as exc:
+        raise ResumeError(str(exc)) from None
+    done = int(payload["epoch"])
+    fields = preset.exercise.Params.model_fields
+    if epochs is not None:
+        if "epochs" not in fields:
+            raise ResumeError(f"--epochs: exercise {preset.exercise.id} has no epochs parameter")
+        if epochs <= done:
+            raise ResumeError(f"--epochs {epochs}: the checkpoint has {done} epochs done already; "
+                              f"give more than {done}")
+        values = {**preset.params.model_dump(mode="json"), "epochs": int(epochs)}
+        preset.params = validate_params(preset.exercise.Params, values, locate=lambda key: "--epochs")
+        for name, state in (payload.get("schedulers") or {}).items():
+            if isinstance(state, dict) and state.get("kind") in LENGTH_BOUND and state.get("total") != epochs:
+                raise ResumeError(f"--epochs {epochs}: the {state['kind']} LR schedule of this run is shaped for "
+                                  f"{state.get('total')} epochs and cannot be stretched; resume without --epochs")
+    total = getattr(preset.params, "epochs", None)
+    if epochs is None and isinstance(total, int) and done >= total:
+        raise ResumeError(f"{run_dir}: all {total} epochs are done; `--epochs N` (N > {total}) extends the run")
+    return preset, Resumption(checkpoint=ckpt, from_epoch=done, epochs=total if isinstance(total, int) else None,
+                              previous_meta=meta, previous_summary=summary,
+                              events_offset=payload.get("events_offset"))
+
+
+def resume(run_dir: Path, *, epochs: int | None = None, listeners=None, stop: StopSignal | None = None,
+           device=None, preset: Preset | None = None,
+           prepared: tuple[Preset, Resumption] | None = None) -> RunResult:
+    """Continue the run in ``run_dir`` from its checkpoint, in the same folder:
+    events are appended (those of epochs after the checkpoint, which are
+    trained again, are set aside first), ``meta.json`` records the resumption
+    under ``resumes``, and the summary is written anew at the end, with the
+    wall time of every part. ``epochs`` extends (or sets) the run's length.
+    Raises :class:`ResumeError` when the folder cannot be resumed
+    (``prepared``: what :func:`prepare_resume` returned, to check only once)."""
+    run_dir = Path(run_dir)
+    preset, resumption = prepared or prepare_resume(run_dir, epochs=epochs, preset=preset)
+    if device is None:
+        device = resolve_device(preset.device)
+    resumption.set_aside = _set_aside_events(run_dir, resumption.events_offset)
+    result = execute(preset, run_dir, listeners=listeners, stop=stop, device=device, resume=resumption)
+    # the record of every part: summary and meta say it was resumed, and the total wall time
+    prev = resumption.previous_summary
+    meta = read_json(run_dir / META)
+    meta = meta if isinstance(meta, dict) else {}
+    started = (meta.get("resumes") or [{}])[-1].get("start")
+    parts = list(prev.get("resumed") or []) + [{
+        "start": started, "from_epoch": resumption.from_epoch, "epochs": resumption.epochs,
+        "previous_status": prev.get("status"), "wall_time_s": result.summary.get("wall_time_s")}]
+    total_wall = float(prev.get("wall_time_s") or 0) + float(result.summary.get("wall_time_s") or 0)
+    result.summary.update(resumed=parts, wall_time_s=round(total_wall, 3))
+    if meta:
+        meta["wall_time_s"] = result.summary["wall_time_s"]
+        write_json_atomic(run_dir / META, meta)
+    write_json_atomic(run_dir / SUMMARY, result.summary)
+    return result

@@ -9,6 +9,11 @@ How it is made fast: the images are one tensor on the device, batches are
 index slices (no DataLoader, no per-image ToTensor), losses and hits are
 summed on the device and read once per epoch; channels-last memory layout and
 bf16 autocast (CUDA always, CPU on request) speed up the convolutions.
+
+It is also the worked example of the deep-learning kit (docs/KIT.md): the
+shared parameters (precision, compile, channels_last, limits, checkpoints),
+``run.epochs`` with a checkpoint on Stop, and ``labbench resume``; a stopped
+run still reports its test accuracy, confusion matrix and digits.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import torch
 from pydantic import Field
 
 from ..data import mnist
-from ..engine import Exercise, Params, Run
-from ..nn import classifier_epoch, confusion_matrix, count_parameters, evaluate, make_generator, make_optimizer
+from ..engine import Exercise, Run
+from ..nn import (DeepParams, classifier_epoch, compile_model, confusion_matrix, count_parameters, evaluate,
+                  make_generator, make_optimizer, precision)
 
 DESCRIPTION = """
 The Keras example **CNN** for MNIST:
@@ -60,7 +66,7 @@ KERAS = {
 }
 
 
-class MnistCnnParams(Params):
+class MnistCnnParams(DeepParams):
     optimizer: Literal["adam", "sgd", "adadelta", "rmsprop", "adagrad"] = Field(
         "adam", description="Optimiser (course: Adam; report: SGD, Adadelta)")
     lr: Optional[float] = Field(None, gt=0, description="Learning rate (unset: the optimiser's Keras default)")
@@ -73,12 +79,8 @@ class MnistCnnParams(Params):
     validation_split: float = Field(0.1, ge=0, lt=1, description="Fraction of the training set held out "
                                                                  "(the last part, as Keras does)")
     dropout: float = Field(0.5, ge=0, lt=1, description="Dropout before the dense layer")
-    train_limit: Optional[int] = Field(None, ge=10, le=60_000, description="Use only the first N training images")
-    test_limit: Optional[int] = Field(None, ge=10, le=10_000, description="Use only the first N test images")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 autocast on CUDA, fp32 on the CPU; bf16: autocast on the CPU too")
-    channels_last: bool = Field(True, description="Channels-last memory layout for the convolutions")
     show_digits: int = Field(32, ge=0, le=200, description="Test digits shown with their predictions")
+    # precision, compile, channels_last, train_limit, test_limit, checkpoint_every: DeepParams
 
 
 # ----------------------------------------------------------------------- model
@@ -123,7 +125,7 @@ def load_data(p: MnistCnnParams, device):
 
 def run(p: MnistCnnParams, run: Run) -> None:
     dev = run.device or torch.device("cpu")
-    amp = p.precision == "bf16" or (p.precision == "auto" and dev.type == "cuda")
+    prec = precision(p.precision, dev)
     fmt = torch.channels_last if p.channels_last else torch.contiguous_format
 
     # --- data
@@ -136,31 +138,33 @@ def run(p: MnistCnnParams, run: Run) -> None:
     n_params = count_parameters(model)
     settings = optimizer_settings(p)
     opt = make_optimizer(p.optimizer, model.parameters(), **settings)
+    # compile (auto) pays only for long runs; a GPU does this CNN at roughly 20,000 images/s
+    net = compile_model(model, p.compile, device=dev, expected_s=p.epochs * len(x) / 20_000, log=run.text)
     run.text(f"CourseCNN: {n_params:,} trainable parameters; {p.optimizer} "
              + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in settings.items())
-             + (", bf16 autocast" if amp else ""))
+             + f"; {prec.describe()}")
 
-    # --- loop
+    # --- loop (resumable: checkpoints on Stop, every few minutes and at the end)
     gen = make_generator(run.seed)
-    run.progress(0, p.epochs)
-    train_time = 0.0
+    state = run.resumable(models=model, optimizers=opt, scaler=prec.scaler, generators={"shuffle": gen},
+                          extra={"train_s": 0.0, "images": 0}, every=p.checkpoint_every)
     val_loss = val_acc = None
-    for epoch in range(1, p.epochs + 1):
+    for epoch in run.epochs(p.epochs):
         t0 = time.perf_counter()
-        loss, acc = classifier_epoch(model, opt, x, y, p.batch_size, generator=gen, amp=amp,
-                                     check_stop=run.check_stop)
+        loss, acc = classifier_epoch(model, opt, x, y, p.batch_size, generator=gen, precision=prec, run=run,
+                                     forward=net)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        train_time += time.perf_counter() - t0
+        state["train_s"] += time.perf_counter() - t0
+        state["images"] += len(x)
         values = {"loss/train": loss, "acc/train": acc}
         if len(x_val):
-            val_loss, val_acc, _ = evaluate(model, x_val, y_val, amp=amp)
+            val_loss, val_acc, _ = evaluate(model, x_val, y_val, precision=prec, forward=net)
             values.update({"loss/val": val_loss, "acc/val": val_acc})
         run.scalars(epoch, values)
-        run.progress(epoch, p.epochs)
 
     # --- test
-    test_loss, test_acc, pred = evaluate(model, x_test, y_test, amp=amp)
+    test_loss, test_acc, pred = evaluate(model, x_test, y_test, precision=prec, forward=net)
     test_loss, test_acc = float(test_loss), float(test_acc)
     pred, true = pred.cpu(), y_test.cpu()
     cm = confusion_matrix(pred, true, 10)
@@ -184,12 +188,13 @@ def run(p: MnistCnnParams, run: Run) -> None:
               [[d, int(cm[d].sum()), per_class[d],
                 int(torch.argmax(cm[d] - torch.diag(cm.diag())[d])) if cm[d].sum() > cm[d, d] else "-"]
                for d in range(10)], title="accuracy per digit")
-    n_seen = len(x) * p.epochs
-    metrics = {"test_acc": test_acc, "test_loss": test_loss, "params": n_params, "train_s": train_time}
+    train_time = state["train_s"]
+    metrics = {"test_acc": test_acc, "test_loss": test_loss, "params": n_params, "train_s": train_time,
+               "epochs_done": run.step}
     if val_acc is not None:
         metrics.update(val_acc=float(val_acc), val_loss=float(val_loss))
     if train_time > 0:
-        metrics["images_per_s"] = n_seen / train_time
+        metrics["images_per_s"] = state["images"] / train_time
     run.summary(**metrics)
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .batching import batch_indices
+from .amp import Precision, native_bf16
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "lbfgs", "adagrad", "rmsprop", "adadelta")
 
@@ -68,33 +69,51 @@ def make_optimizer(name: str, params: Iterable, *, lr: float | None = None, mome
 
 
 def autocast(device: torch.device | str, enabled: bool = True, dtype: torch.dtype | None = None):
-    """Mixed precision where it is safe: bf16 on CUDA (fp16 only when asked
-    for with ``dtype``: it needs a GradScaler); on the CPU bf16, when asked for."""
+    """Older form of :func:`labbench.nn.precision` kept for existing callers:
+    bf16 autocast on CUDA where the GPU has it (fp16 only when asked for with
+    ``dtype``, and then without a scaler: use ``precision("fp16", dev)``);
+    on the CPU bf16, when ``enabled``."""
+    from .amp import native_bf16
+
     dev = torch.device(device)
-    if not enabled:
+    if not enabled or dev.type not in ("cuda", "cpu"):
         return contextlib.nullcontext()
     if dev.type == "cuda":
         if dtype is None:
-            if not torch.cuda.is_bf16_supported():
+            if not native_bf16(dev):
                 return contextlib.nullcontext()
             dtype = torch.bfloat16
         return torch.autocast("cuda", dtype=dtype)
-    if dev.type == "cpu":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def _precision_for(device, amp, precision: Precision | None) -> Precision:
+    if precision is not None:
+        return precision
+    ctx_dtype = torch.bfloat16 if amp and (torch.device(device).type == "cpu"
+                                          or native_bf16(torch.device(device))) else None
+    return Precision(name="bf16" if ctx_dtype is not None else "fp32", device=torch.device(device), dtype=ctx_dtype)
 
 
 def classifier_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                      batch_size: int, *, generator: torch.Generator | None = None,
                      loss_fn: Callable = F.cross_entropy, amp: bool = False, scaler=None,
+                     precision: Precision | None = None, run=None, schedule=None, forward: Callable | None = None,
                      check_stop: Callable[[], None] | None = None, limit_batches: int | None = None,
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """One shuffled pass over ``(x, y)`` in index-slice batches.
 
     Returns ``(mean loss, accuracy)`` as 0-d tensors (the Keras epoch numbers:
-    averages over the batches seen while training). ``check_stop`` is called
-    every 50 batches so Stop works inside long epochs.
+    averages over the batches seen while training). ``precision`` (from
+    :func:`labbench.nn.precision`) gives the autocast and, for fp16, the
+    GradScaler (the older ``amp``/``scaler`` arguments still work);
+    ``schedule.after_batch()`` is called after each step; ``forward`` is what
+    is called on a batch (default: the model; e.g. its compiled form).
+    With ``run``, a Stop ends the epoch after the current batch
+    (:meth:`Run.batches`); ``check_stop`` (raising) is called every 50 batches.
     """
+    prec = _precision_for(x.device, amp, precision)
+    fwd = forward or model
     model.train()
     loss_sum = torch.zeros((), device=x.device)
     hits = torch.zeros((), device=x.device, dtype=torch.long)
@@ -102,19 +121,20 @@ def classifier_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torc
     batches = batch_indices(len(x), batch_size, generator=generator, device=x.device)
     if limit_batches is not None:
         batches = batches[:limit_batches]
-    for i, idx in enumerate(batches):
+    for i, idx in enumerate(run.batches(batches) if run is not None else batches):
         xb, yb = x[idx], y[idx]
-        with autocast(x.device, amp):
-            out = model(xb)
+        with prec.autocast():
+            out = fwd(xb)
             loss = loss_fn(out, yb)
         opt.zero_grad(set_to_none=True)
-        if scaler is not None:
+        if scaler is not None and precision is None:
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
         else:
-            loss.backward()
-            opt.step()
+            prec.minimize(loss, opt)
+        if schedule is not None:
+            schedule.after_batch()
         n = len(idx)
         loss_sum += loss.detach().float() * n
         hits += (out.detach().argmax(1) == yb).sum()
@@ -126,17 +146,19 @@ def classifier_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torc
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1000,
-             loss_fn: Callable = F.cross_entropy, amp: bool = False
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             loss_fn: Callable = F.cross_entropy, amp: bool = False, precision: Precision | None = None,
+             forward: Callable | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(mean loss, accuracy, predicted labels)`` in eval mode."""
+    prec = _precision_for(x.device, amp, precision)
+    fwd = forward or model
     was = model.training
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
     preds = []
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        with autocast(x.device, amp):
-            out = model(xb)
+        with prec.autocast():
+            out = fwd(xb)
         loss_sum += loss_fn(out.float(), yb, reduction="sum")
         preds.append(out.argmax(1))
     model.train(was)

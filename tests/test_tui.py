@@ -79,7 +79,9 @@ def fake_registered(monkeypatch):
     """The fake exercise in the registry too, so its presets load as the CLI loads them."""
     from labbench.engine import registry
 
-    monkeypatch.setattr(registry, "_REGISTRY", {**registry.all_exercises(), FAKE.id: FAKE})
+    stub = registry.ExerciseStub("tests.test_tui", None, {"id": FAKE.id, "title": FAKE.title, "session": 1},
+                                 exercise=FAKE)
+    monkeypatch.setattr(registry, "_STUBS", registry.list_exercise_stubs() + [stub])
     return FAKE
 
 

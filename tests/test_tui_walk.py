@@ -272,3 +272,29 @@ async def _toolbar(tmp_path, size):
         app.action_toggle_tree()
         await pilot.pause()
         assert app.query_one("#tabs").region.x == 0  # the tree hidden: the tabs take the whole width
+
+
+def test_a_broken_exercise_module_is_explained_not_a_crash(tmp_path):
+    asyncio.run(_broken(tmp_path))
+
+
+async def _broken(tmp_path):
+    from labbench.engine.registry import ExerciseStub
+
+    from .test_tui import FAKE
+
+    # listed from its source, but its import fails when the form needs its parameters
+    broken = ExerciseStub("labbench.exercises.s9_not_there", None, {"id": "1.8-broken", "title": "Broken",
+                                                                     "session": 1, "data": []})
+    app = LabBench(runs_dir=tmp_path / "runs", presets_dir=tmp_path / "presets", detect_devices=False,
+                   exercises={"1.8-broken": broken, FAKE.id: FAKE}, shipped_presets=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        assert app.exercise.id == "1.8-broken" and app.form is None
+        text = str(app.query_one(".form-broken").render())
+        assert "cannot be loaded" in text and "s9_not_there" in text
+        app.query_one("#tree").focus()
+        await pilot.press("r")  # nothing to run: a message, no crash
+        await pilot.press("down")
+        await pilot.pause(0.3)
+        assert app.exercise.id == FAKE.id and app.form is not None

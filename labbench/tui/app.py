@@ -18,7 +18,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
-from textual.css.query import NoMatches
+from textual.css.query import NoMatches, QueryError
 from textual.widgets import (Button, Footer, Input, Label, Markdown, Select, Static, TabbedContent, TabPane,
                              Tree)
 
@@ -206,7 +206,11 @@ class LabBench(App):
         self.exercise = ex
         if self.sweep_spec is not None and self.sweep_spec["exercise"] != ex.id:
             self.set_sweep_spec(None)
-        self.query_one("#description", Markdown).update(f"## {ex.id}: {ex.title}\n\n{ex.description.strip()}")
+        try:
+            description = ex.description.strip()
+        except Exception:  # a module that cannot be loaded: the form's place says why
+            description = ""
+        self.query_one("#description", Markdown).update(f"## {ex.id}: {ex.title}\n\n{description}")
         warn = self.query_one("#data-warning", Static)
         missing = self.query_one(ExerciseTree).missing.get(ex.id) or []
         if missing:
@@ -219,10 +223,19 @@ class LabBench(App):
             warn.display = False
         box = self.query_one("#form-box")
         wanted = self.form_id(ex.id)
-        for form in box.query(ParamForm):
-            form.display = form.id == wanted
+        for child in box.children:
+            child.display = child.id == wanted
         if not box.query(f"#{wanted}"):
-            box.mount(ParamForm(ex, id=wanted))
+            try:
+                form = ParamForm(ex, id=wanted)  # imports the exercise's module the first time
+            except Exception as exc:  # a broken exercise module: say why, keep the lab bench going
+                from ..engine.registry import ExerciseBroken
+
+                why = str(exc) if isinstance(exc, ExerciseBroken) else f"{type(exc).__name__}: {exc}"
+                box.mount(Static(f"This exercise cannot be loaded: {why}", id=wanted, classes="form-broken",
+                                 markup=False))
+                return
+            box.mount(form)
         self.query_one("#form-scroll").scroll_home(animate=False)
 
     @property
@@ -231,7 +244,7 @@ class LabBench(App):
             return None
         try:
             return self.query_one(f"#{self.form_id(self.exercise.id)}", ParamForm)
-        except NoMatches:
+        except QueryError:  # not mounted, or the exercise could not be loaded (a message in its place)
             return None
 
     def pick_exercise(self, ex_id: str) -> None:

@@ -228,12 +228,12 @@ def presets_list():
     for ex_id in [e for e in shipped] + [e for e in mine if e not in shipped]:
         out.print(f"[cyan]{ex_id}[/]")
         for p in shipped.get(ex_id, []):
-            out.print(f"  {_short_path(p)}", highlight=False)
+            out.print(f"  {_short_path(p)}", highlight=False, soft_wrap=True)
         for p in mine.get(ex_id, []):
-            out.print(f"  {_short_path(p)}  [dim](yours)[/]", highlight=False)
+            out.print(f"  {_short_path(p)}  [dim](yours)[/]", highlight=False, soft_wrap=True)
     if not mine:
         out.print(f"[dim]no presets of your own in {user_dir} (the lab bench's ctrl+s saves there; "
-                  "$LABBENCH_PRESETS moves it)[/]", highlight=False)
+                  "$LABBENCH_PRESETS moves it)[/]", highlight=False, soft_wrap=True)
 
 
 def _load_target(target: str, overrides, sweep_overrides=None, seed=None, device=None):

@@ -509,7 +509,7 @@ class LabBench(App):
             return
         from .screens.compare import CompareScreen
 
-        self.push_screen(CompareScreen(marked))
+        self.push_screen(CompareScreen(marked, self.exercises))
 
     # ------------------------------------------------- runs table actions
     def _table_info(self) -> RunInfo | None:
@@ -521,6 +521,9 @@ class LabBench(App):
         if self.selected is not None:
             return table.infos.get(str(self.selected.folder)) or load_run(self.selected.folder)
         return table.current_info()
+
+    def name_of(self, info: RunInfo) -> str:
+        return run_name(info, exercises=self.exercises)
 
     def action_load_run_params(self) -> None:
         """The selected run's parameters and seed back into the form ("run again with changes")."""
@@ -535,7 +538,7 @@ class LabBench(App):
         self.set_sweep_spec(None)
         self.pick_exercise(info.exercise)
         self.form.set_values(info.params, seed=info.seed if isinstance(info.seed, int) else 0)
-        self.notify(f"the form holds the parameters of {run_name(info)}; r runs them", markup=False)
+        self.notify(f"the form holds the parameters of {self.name_of(info)}; r runs them", markup=False)
 
     def action_show_log(self) -> None:
         info = self._table_info()
@@ -544,7 +547,7 @@ class LabBench(App):
             return
         from .screens.dialogs import LogScreen
 
-        self.push_screen(LogScreen(f"{info.exercise} {run_name(info)}  ({info.path})", run_log_text(info.path)))
+        self.push_screen(LogScreen(f"{info.exercise} {self.name_of(info)}  ({info.path})", run_log_text(info.path)))
 
     def action_resume(self) -> None:
         info = self._table_info()
@@ -552,7 +555,7 @@ class LabBench(App):
             self.notify("select an interrupted run in the Runs tab first", severity="warning")
             return
         if info.status not in ("interrupted", "lost") or info.sweep:
-            self.notify(f"only an interrupted run can be resumed ({run_name(info)} is {info.status})",
+            self.notify(f"only an interrupted run can be resumed ({self.name_of(info)} is {info.status})",
                         severity="warning", markup=False)
             return
         if self._proc_for_folder(info.path) is not None:
@@ -571,7 +574,7 @@ class LabBench(App):
             self.resume_run(info, int(text) if text else None)
 
         planned = info.params.get("epochs")
-        self.push_screen(NameScreen(f"Resume {run_name(info)}: run until epoch (blank: {planned or 'as planned'})",
+        self.push_screen(NameScreen(f"Resume {self.name_of(info)}: run until epoch (blank: {planned or 'as planned'})",
                                     check=check, placeholder="epochs", ok="Resume", allow_empty=True), go)
 
     def resume_run(self, info: RunInfo, epochs: int | None = None) -> RunProc | None:
@@ -602,7 +605,7 @@ class LabBench(App):
                 self.notify(f"moved {sum(1 for m in moved if m)} run(s) to {self.runs_dir / TRASH}", markup=False)
                 self.refresh_runs()
 
-        names = ", ".join(run_name(table.infos[k]) for k in keys[:3] if k in table.infos)
+        names = ", ".join(self.name_of(table.infos[k]) for k in keys[:3] if k in table.infos)
         more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
         self.push_screen(ConfirmScreen(f"Move {len(keys)} run{'s' if len(keys) > 1 else ''} ({names}{more}) to the "
                                        f"trash folder {TRASH} in the runs folder?", yes="Move to trash", no="Keep"),
@@ -770,7 +773,8 @@ class LabBench(App):
             key = str(info.path)
             live = info.status == "running" and is_live(info.path)
             view = self.views.get(key)
-            rows.append(make_row(info, live, view.last if view is not None and not view.ended else None))
+            rows.append(make_row(info, live, view.last if view is not None and not view.ended else None,
+                                 self.exercises))
         self.query_one(RunsTable).set_rows(rows)
 
     def tick(self) -> None:

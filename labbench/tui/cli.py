@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         """Open the lab bench on a run folder and follow it live (waiting for it to start)."""
         from rich.console import Console
 
-        err = Console(stderr=True)
+        err = Console(stderr=True, soft_wrap=True)
         try:
             ready = wait_for_run(run_folder, wait, say=lambda msg: err.print(msg, highlight=False))
         except KeyboardInterrupt:

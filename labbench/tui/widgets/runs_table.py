@@ -38,13 +38,14 @@ class Row:
                          self.info.path.name]).lower()
 
 
-def make_row(info: RunInfo, live: bool, last: dict | None = None) -> Row:
+def make_row(info: RunInfo, live: bool, last: dict | None = None, exercises: dict | None = None) -> Row:
     status = info.status
     if status == "running" and not live:
         status = "lost"  # "running" in its summary, but no process writes it any more
     if status == "lost" and live:
         status = "running"
-    return Row(str(info.path), info, live, status, run_name(info), shown_metric(info, last))
+    return Row(str(info.path), info, live, status, run_name(info, exercises=exercises),
+               shown_metric(info, last, exercises))
 
 
 def matches(row: Row, query: str) -> bool:

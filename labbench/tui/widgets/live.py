@@ -245,6 +245,7 @@ class LivePanel(Vertical):
         self.logy = False
         self._gen = 0  # ids of one run's widgets carry this: a switch never meets the last run's ids
         self._repeated: set[str] = set()  # charts that a line figure of the same data replaces
+        self.sweep_table = None  # what #live-sweep shows
 
     def compose(self) -> ComposeResult:
         yield Static("", id="live-sweep")
@@ -379,6 +380,7 @@ class LivePanel(Vertical):
         """The sweep table above the run (None: not part of a followed sweep)."""
         box = self.query_one("#live-sweep", Static)
         box.display = text is not None
+        self.sweep_table = text
         if text is not None:
             box.update(text)
 

@@ -319,7 +319,9 @@ class LabBench(App):
     def action_toggle_tree(self) -> None:
         tree = self.query_one(ExerciseTree)
         tree.display = not tree.display
-        if not tree.display and tree.has_focus:
+        if tree.display:
+            tree.focus()
+        elif tree.has_focus:
             self.query_one("#tabs").focus()
 
     def action_leave_field(self) -> None:
@@ -782,6 +784,8 @@ class LabBench(App):
         try:
             self._tick()
         except NoMatches:
+            if self.is_running and not self._exit_renderables and self.default_screen.is_attached:
+                raise  # a widget missing while the app runs is a bug: never freeze silently
             # The app is being torn down (its widgets are gone) while the timer
             # still fires, e.g. an exit that did not come through _close().
             self._ticker.stop()

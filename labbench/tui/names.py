@@ -41,19 +41,19 @@ def changed_params(info: RunInfo, exercises: dict | None = None) -> dict:
     return {k: v for k, v in info.params.items() if k not in defaults or defaults[k] != v}
 
 
-def _short_value(v) -> str:
+def short_value(v) -> str:
     if isinstance(v, bool):
         return str(v).lower()
     if isinstance(v, float):
         return format(v, "g")
     if isinstance(v, (list, tuple)):
-        return "[" + ",".join(_short_value(x) for x in v) + "]"
+        return "[" + ",".join(short_value(x) for x in v) + "]"
     return str(v)
 
 
 def params_phrase(params: dict, max_len: int = 60) -> str:
     """``lr=0.02 epochs=500``: short enough for a table cell."""
-    text = " ".join(f"{k}={_short_value(v)}" for k, v in params.items())
+    text = " ".join(f"{k}={short_value(v)}" for k, v in params.items())
     return text if len(text) <= max_len else text[: max_len - 1] + "…"
 
 

@@ -11,21 +11,27 @@ from textual.widgets import Button, Input, Label, Static
 from ..widgets.field_input import FieldInput
 
 KEYS = [
-    ("r", "run the exercise with the form's values"),
+    ("r", "run the form's values (a sweep preset: its grid, shown first)"),
     ("s", "stop the selected run (SIGINT; a hard kill after a grace period, or at once on a 2nd s)"),
     ("1 2 3", "Exercise / Live / Runs tabs"),
+    ("t", "hide / show the exercise tree"),
     ("l", "curves on a log scale (toggle)"),
     ("ctrl+s", "save the form as a preset (user presets folder)"),
-    ("ctrl+z", "reset the form to the course defaults"),
-    ("enter", "(runs table) open a run: curves, figures, images, tables"),
-    ("space", "(runs table) mark a run for comparing"),
+    ("ctrl+z", "reset the form to the course defaults (and forget a loaded sweep)"),
+    ("enter", "(runs) open a run: curves, figures, images, tables"),
+    ("space", "(runs) mark a run for comparing or deleting"),
+    ("e", "(runs) the run's parameters into the form: run again with changes"),
+    ("v", "(runs) the run's log, how it ended, its stderr"),
+    ("R", "(runs) resume an interrupted run (labbench resume)"),
+    ("x", "(runs) move the marked or selected runs to the trash (asks first)"),
+    ("o, /", "(runs) sort (or click a column head); filter: words, status:ok, ex:1.1, live"),
     ("c", "compare the marked runs (2 or more)"),
-    ("d", "(compare) only the parameters that differ"),
+    ("d f l", "(compare) only what differs; x = fraction of training; log scale"),
     ("pgup pgdn", "(live) scroll the run's panels; arrows and home/end too"),
     ("tab", "next field; escape leaves a field / closes a screen"),
-    ("ctrl+p", "command palette (every action)"),
+    ("ctrl+p", "command palette: every action, and the exercises by name"),
     ("?", "this help"),
-    ("q", "quit (asks first when runs are going, then stops them)"),
+    ("q", "quit; with runs going: stop them, or leave them running"),
 ]
 
 NOTES = """\
@@ -34,7 +40,9 @@ marked *); selecting a preset loads it into the form. A bad value is flagged \
 under its field and Run is refused until it is fixed.
 
 Runs are folders under the runs folder (--runs-dir, $LABBENCH_RUNS, default \
-./runs); `labbench watch FOLDER` follows a run started elsewhere."""
+./runs). They run detached: they go on when the lab bench quits or the SSH \
+connection drops, and the lab bench opened again follows them (● = live in the \
+Runs tab). `labbench watch FOLDER` follows a run started elsewhere."""
 
 
 def help_renderable():
@@ -73,7 +81,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.question, id="question")
+            yield Static(self.question, id="question", markup=False)
             if self.body is not None:
                 with VerticalScroll(id="dialog-body"):
                     yield Static(self.body)
@@ -102,9 +110,9 @@ class QuitScreen(ModalScreen[str | None]):
         runs = f"{self.n} run{'s are' if self.n > 1 else ' is'} going"
         extra = f" ({self.queued} waiting for a GPU: those never start)" if self.queued else ""
         with Vertical(id="dialog"):
-            yield Label(f"{runs}{extra}. Stop them, or leave them running? "
-                        "Runs left running go on without the lab bench; open it again to follow them.",
-                        id="question")
+            yield Static(f"{runs}{extra}. Stop them, or leave them running? "
+                         "Runs left running go on without the lab bench; open it again to follow them.",
+                         id="question", markup=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Stop them (s)", variant="error", id="stop")
                 yield Button("Leave running (l)", variant="warning", id="leave")
@@ -153,7 +161,7 @@ class NameScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.title_text, id="question")
+            yield Static(self.title_text, id="question", markup=False)
             yield FieldInput(value=self.value, placeholder=self.placeholder, id="name-input")
             yield Static("", id="name-error", markup=False)
             with Horizontal(id="dialog-buttons"):

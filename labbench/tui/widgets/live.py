@@ -417,6 +417,8 @@ def sweep_text(sweep, primary: str = "", current=None) -> Text | object:
     from rich.console import Group
     from rich.table import Table
 
+    from ..names import short_value
+
     keys = sweep.keys
     done = sweep.done()
     name = sweep.index.get("name") or sweep.folder.name
@@ -433,7 +435,7 @@ def sweep_text(sweep, primary: str = "", current=None) -> Text | object:
         st = summary.get("status", "pending")
         mark = "▶" if current is not None and sweep.point_dir(point) == current else ""
         value = (summary.get("metrics") or {}).get(primary) if primary else None
-        table.add_row(f"{mark}{point.get('index', '')}", *(fmt_value((point.get("values") or {}).get(k, ""))
+        table.add_row(f"{mark}{point.get('index', '')}", *(short_value((point.get("values") or {}).get(k, ""))
                                                            for k in keys),
                       Text(st, style=STATUS_STYLE.get(st, "")), fmt_value(value) if value is not None else "")
     return Group(head, table)

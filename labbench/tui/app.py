@@ -53,10 +53,10 @@ class LabBench(App):
     BINDINGS = [
         Binding("r,ctrl+r", "run", "Run"),
         Binding("s", "stop", "Stop"),
-        Binding("l", "toggle_log", "Log y"),
+        Binding("l", "toggle_log", "Log"),
         Binding("c", "compare", "Compare"),
         Binding("t", "toggle_tree", "Tree"),
-        Binding("ctrl+s", "save_preset", "Save preset"),
+        Binding("ctrl+s", "save_preset", "Save"),
         Binding("ctrl+z", "reset_form", "Defaults", show=False),
         Binding("1", "tab('tab-exercise')", "Exercise", show=False),
         Binding("2", "tab('tab-live')", "Live", show=False),

@@ -298,3 +298,22 @@ async def _broken(tmp_path):
         await pilot.press("down")
         await pilot.pause(0.3)
         assert app.exercise.id == FAKE.id and app.form is not None
+
+
+def test_code_blocks_of_a_description_wrap_at_80x24(tmp_path):
+    async def go():
+        app = whole_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            app.pick_exercise("1.4-personal-regression")
+            await pilot.pause(0.5)
+            from textual.widgets._markdown import MarkdownFence
+
+            fences = [f for f in app.query(MarkdownFence) if "T_new" in f.code]
+            assert fences
+            fence = fences[0]
+            label = fence.query_one("Label")
+            assert len(fence.code.strip()) > fence.region.width  # longer than the pane...
+            assert label.region.width <= fence.region.width and label.region.height >= 2  # ...so it wraps
+
+    asyncio.run(go())

@@ -306,3 +306,28 @@ def test_watch_waits_for_a_run_that_has_not_started(tmp_path):
     res = CliRunner().invoke(app, ["watch", str(tmp_path / "never"), "--wait", "0.3"])
     assert res.exit_code == 2
     assert "waiting for" in res.output and "not a run folder after 0.3 s" in res.output
+
+
+def test_form_and_cli_word_a_wrong_type_the_same_way(tmp_path):
+    from typer.testing import CliRunner
+
+    from labbench.cli import app as cli
+
+    res = CliRunner().invoke(cli, ["run", "1.1-perceptron", "--set", "epochs=abc", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2
+    assert "epochs: must be an integer, got 'abc'" in res.output
+
+    async def go():
+        from .test_tui import real_app, set_field
+
+        app = real_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            set_field(app, "epochs", "abc")
+            set_field(app, "lr", "fast")
+            await pilot.pause()
+            assert app.form.errors["epochs"] == "epochs: must be an integer, got 'abc'"
+            assert app.form.errors["lr"] == "lr: must be a number, got 'fast'"
+            assert "input should be" not in " ".join(app.form.errors.values())
+
+    asyncio.run(go())

@@ -331,3 +331,30 @@ def test_form_and_cli_word_a_wrong_type_the_same_way(tmp_path):
             assert "input should be" not in " ".join(app.form.errors.values())
 
     asyncio.run(go())
+
+
+def test_heat_map_titles_wrap_instead_of_being_cut(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    folder = write_fake_run(runs(tmp_path) / "maps", images=False)
+    a = np.linspace(-1, 1, 20)
+    z = (np.outer(a, a) + a[None, :]).round(4).tolist()
+    title = "squared test error of the model (mean per cell)"
+    ev = [{"t": 1.5, "type": "figure", "name": f"map/{i}", "kind": "heatmap", "title": f"{title} {i}",
+           "data": {"z": z, "x": a.round(3).tolist(), "y": a.round(3).tolist(), "zlabel": "f"}} for i in range(4)]
+    lines = (folder / "events.jsonl").read_text().splitlines(keepends=True)
+    (folder / "events.jsonl").write_text("".join(lines[:-1] + [json.dumps(e) + "\n" for e in ev] + lines[-1:]))
+
+    async def go(size):
+        app = fake_app(tmp_path, watch=folder)
+        async with app.run_test(size=size) as pilot:
+            await wait_for(pilot, lambda: len(app.query(FigureView)) == 4, timeout=20)
+            await pilot.pause(0.3)
+            for i, fv in enumerate(app.query(FigureView)):
+                text = " ".join(fv.render().plain.split())
+                assert f"{title} {i}" in text, (fv.region.width, text[:80])
+                assert fv.region.width < len(title)  # narrower than its title: it had to wrap
+
+    asyncio.run(go((120, 40)))
+    asyncio.run(go((80, 24)))

@@ -115,8 +115,18 @@ class FigureView(Widget):
         if self._cache is None or self._cache[0] != key:
             ev = {**self.event, "data": self.data}
             ev.pop("file", None)
+            title = str(ev.get("title") or "")
+            long_title = self.is_heatmap and len(title) > width
+            if long_title:  # a map narrower than its title: the title wraps above it instead of being cut
+                ev["title"], ev["name"] = "", ""
             text = render_figure(ev, width, height, run_dir=self.run_dir, colors=key[2])
             if self.is_heatmap:  # a picture: a line too long is cut, never wrapped (its height stays right)
+                text.no_wrap, text.overflow = True, "crop"
+            if long_title:
+                import textwrap
+
+                head = Text("\n".join(textwrap.wrap(title, max(width, 8))) + "\n", style="bold")
+                text = head + text
                 text.no_wrap, text.overflow = True, "crop"
             self._cache = (key, text)
         return self._cache[1]

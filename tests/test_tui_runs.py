@@ -358,3 +358,50 @@ def test_heat_map_titles_wrap_instead_of_being_cut(tmp_path, monkeypatch):
 
     asyncio.run(go((120, 40)))
     asyncio.run(go((80, 24)))
+
+
+def test_fast_typing_across_tab_goes_to_the_next_field(tmp_path):
+    """``0.5 Tab 7`` typed in one burst: 0.5 in lr, 7 in the next field (epochs)."""
+
+    async def go():
+        app = fake_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            form = app.form
+            lr, epochs = form.query_one("#p-lr", Input), form.query_one("#p-epochs", Input)
+            lr.focus()
+            await pilot.pause()
+            burst = [("end", None)] + [("backspace", "\x7f")] * 5 + [(c, c) for c in "0.5"] + [("tab", "\t")]
+            burst += [("end", None)] + [("backspace", "\x7f")] * 4 + [("7", "7")]
+            for key, char in burst:
+                app.post_message(events.Key(key, char))
+            await pilot.pause(0.3)
+            assert (lr.value, epochs.value) == ("0.5", "7")
+            assert app.focused is epochs
+
+    for _ in range(3):
+        asyncio.run(go())
+
+
+def test_a_chart_updated_before_it_is_composed_is_drawn_later(tmp_path):
+    """On a busy machine the next refresh can reach a chart mounted a moment
+    before, whose plot does not exist yet: that must not raise (it used to
+    stop the refresh timer for good: a live view that froze)."""
+    folder = write_fake_run(runs(tmp_path) / "r", images=False)
+
+    async def go():
+        from labbench.tui.state import RunView
+
+        app = fake_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            live = app.query_one(LivePanel)
+            view = RunView(folder)
+            view.poll()
+            live.view = view
+            live.update_from({"charts:loss"})
+            live.update_from({"charts:loss"})  # no await in between: the chart is not composed yet
+            await pilot.pause(0.3)
+            assert live.curve_points() == {"loss": 40}
+
+    asyncio.run(go())

@@ -649,6 +649,9 @@ class LabBench(App):
         if not active:
             self._close()
             return
+        if all(p.stop_at is not None for p in active):  # stopped already, still finishing: wait for them
+            self.run_worker(self._stop_and_exit(), exclusive=True, group="quit")
+            return
         from .screens.dialogs import QuitScreen
 
         def answer(choice: str | None) -> None:

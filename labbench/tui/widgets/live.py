@@ -67,16 +67,26 @@ class CurveChart(Vertical):
     def __init__(self, chart: str, **kw):
         super().__init__(**kw)
         self.chart = chart
+        self._pending: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="chart-head")
         yield CurvePlot(self.chart, classes="curve")
+
+    def on_mount(self) -> None:
+        if self._pending is not None:
+            args, self._pending = self._pending, None
+            self.set_series(*args)
 
     @property
     def plot(self) -> CurvePlot:
         return self.query_one(CurvePlot)
 
     def set_series(self, series: dict, logy: bool, xlabel: str = "") -> None:
+        if not self.query(CurvePlot):
+            # mounted a moment ago and not composed yet (a busy machine): draw once it is
+            self._pending = (series, logy, xlabel)
+            return
         plot = self.plot
         plot.set_series(series, logy, xlabel)
         head = Text(self.chart + (" (log y)" if logy else ""), style="bold")

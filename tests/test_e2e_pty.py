@@ -217,9 +217,9 @@ def test_a_run_outlives_a_dropped_connection_and_is_found_again(tmp_path):
         assert events.stat().st_size > size  # still training
 
         again = Terminal(tmp_path, env_for(tmp_path))
-        again.wait_for("followed again", timeout=60)
+        again.wait_for("1.1-perceptron: ", timeout=60)
         again.send("3")
-        again.wait_for("●")  # live, in the runs table
+        again.wait_for("●", timeout=30)  # live, in the runs table; adopted: Stop reaches it
         again.send("s")
         again.wait_for("interrupted", timeout=30)
         again.pump(1.0)

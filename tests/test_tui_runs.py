@@ -405,3 +405,49 @@ def test_a_chart_updated_before_it_is_composed_is_drawn_later(tmp_path):
             assert live.curve_points() == {"loss": 40}
 
     asyncio.run(go())
+
+
+def test_a_run_going_on_updates_its_row_in_place(tmp_path):
+    """A refresh that changes a row's cells but not the list keeps the cursor
+    and the rows where they are (no redraw of the whole table every second)."""
+    from labbench.runs import RunInfo
+    from labbench.tui.widgets.runs_table import make_row
+
+    async def go():
+        app = fake_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            table = app.query_one(RunsTable)
+            infos = [RunInfo(path=tmp_path / f"r{i}", exercise="1.9-fake", status="running", params={"lr": 0.1 * i},
+                             start=f"2024-05-0{i + 1}T10:00:00") for i in range(3)]
+            table.set_rows([make_row(i, True, {"loss/train": 1.0}) for i in infos])
+            table.move_cursor(row=2)
+            cleared = []
+            table.clear = lambda *a, **k: cleared.append(1)  # a full redraw would call this
+            table.set_rows([make_row(i, True, {"loss/train": 0.5}) for i in infos])
+            await pilot.pause()
+            assert not cleared and table.cursor_row == 2
+            assert "loss/train (last)=0.5000" in [str(c) for c in table.get_row_at(1)]
+
+    asyncio.run(go())
+
+
+def test_a_bad_preset_is_reported_as_the_cli_reports_it(tmp_path):
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    bad = presets / "bad.toml"
+    bad.write_text('exercise = "1.1-perceptron"\n[params]\nepochs = 5\nlr = -1\n')
+
+    async def go():
+        from .test_tui import real_app
+
+        app = real_app(tmp_path)
+        said = []
+        app.notify = lambda message, **kw: said.append(message)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            app.load_preset_file(bad)
+            await pilot.pause()
+        assert said and f"{bad}:4: lr: must be greater than 0" in said[-1]
+
+    asyncio.run(go())

@@ -123,19 +123,30 @@ class RunsTable(DataTable):
         signature = (tuple((r.key, r.cells()) for r in shown), tuple(self.marked))
         if signature == self._signature:
             return
-        self._signature = signature
+        old, self._signature = self._signature, signature
         self.rows_shown = shown
+        if old is not None and [k for k, _ in old[0]] == [r.key for r in shown] and old[1] == signature[1]:
+            # the same runs in the same order (a run going on): change the cells, keep scroll and cursor
+            before = dict(old[0])
+            for r in shown:
+                if before.get(r.key) != r.cells():
+                    for column, value in zip(("mark", "live", "status", "exercise", "name", "metric", "started"),
+                                             self._cells(r)):
+                        self.update_cell(r.key, column, value, update_width=True)
+            return
         current = self.current_key()
         self.clear()
         for r in shown:
-            st = Text(r.status, style=STATUS_STYLE.get(r.status, "red" if r.status == "lost" else ""))
-            metric = f"{r.metric[0]}={fmt_value(r.metric[1])}" if r.metric else ""
-            # Text, not str: a str cell is read as markup, and "[adam]" would vanish
-            self.add_row("●" if r.key in self.marked else " ", Text(LIVE, style="bold green") if r.live else " ",
-                         st, Text(r.info.exercise), Text(r.name), Text(metric), Text(started_label(r.info),
-                                                                                        style="dim"), key=r.key)
+            self.add_row(*self._cells(r), key=r.key)
         if current in {r.key for r in shown}:
             self.move_cursor(row=self.get_row_index(current))
+
+    def _cells(self, r: Row) -> tuple:
+        st = Text(r.status, style=STATUS_STYLE.get(r.status, "red" if r.status == "lost" else ""))
+        metric = f"{r.metric[0]}={fmt_value(r.metric[1])}" if r.metric else ""
+        # Text, not str: a str cell is read as markup, and "[adam]" would vanish
+        return ("●" if r.key in self.marked else " ", Text(LIVE, style="bold green") if r.live else " ", st,
+                Text(r.info.exercise), Text(r.name), Text(metric), Text(started_label(r.info), style="dim"))
 
     def refilter(self) -> None:
         self._signature = None

@@ -107,7 +107,7 @@ async def _sweep(tmp_path, preset):
         await wait_for(pilot, lambda: app.following is not None and app.following.done() == 2, timeout=10)
         app.refresh_runs()
         rows = app.query_one(RunsTable).all_rows
-        assert sorted(r.name for r in rows) == ["two lrs: lr=0.1", "two lrs: lr=0.2"]
+        assert sorted(r.name for r in rows) == ["lr=0.1 (two lrs)", "lr=0.2 (two lrs)"]
         assert {r.status for r in rows} == {"ok"}
         sweep_box = app.query_one("#live-sweep")
         assert sweep_box.display

@@ -114,8 +114,8 @@ class LabBench(App):
                 with TabPane("Runs", id="tab-runs"):
                     yield FieldInput(placeholder="/ filter: words, status:ok, ex:1.1, live", id="runs-filter")
                     yield RunsTable(id="runs")
-                    yield Static("enter open  space mark  c compare  e to form  v log  R resume  x delete  "
-                                 "o sort  s stop", id="runs-hint")
+                    yield Static("enter open  c compare marked  s stop  (more keys below; t hides the tree)",
+                                 id="runs-hint")
         yield Footer()
 
     def _presets(self) -> dict[str, list[tuple[Path, bool]]]:

@@ -67,7 +67,8 @@ def run_name(info: RunInfo, max_len: int = 60, exercises: dict | None = None) ->
     """The name the lab bench shows for a run (see the module's docstring)."""
     if info.sweep:
         values = sweep_point_values(info)
-        text = f"{info.name}: {values}" if info.name and values else (values or info.name or info.sweep)
+        # what differs first (a narrow table shows it), the sweep's name after
+        text = f"{values} ({info.name})" if info.name and values else (values or info.name or info.sweep)
         return _cut(text, max_len)
     if info.name:
         return _cut(info.name, max_len)

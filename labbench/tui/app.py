@@ -31,6 +31,7 @@ from .paths import default_runs_dir, user_presets_dir
 from .state import RunView, SweepView
 from .widgets.exercise_tree import ExerciseTree
 from .widgets.field_input import FieldInput
+from .widgets import live as live_widgets
 from .widgets.live import LivePanel, safe_id, sweep_text
 from .widgets.param_form import ParamForm
 from .widgets.runs_table import RunsTable, make_row
@@ -813,7 +814,7 @@ class LabBench(App):
                 self._show_point(current)
             self.query_one(LivePanel).set_sweep(sweep_text(sweep, self._primary(sweep), current))
         if self.selected is not None:
-            if not self.selected.ended and self.selected.quiet_s() >= 5:
+            if not self.selected.ended and self.selected.quiet_s() >= live_widgets.QUIET_S:
                 self.selected.dirty.add("status")  # the "no news for ..." counter
             self.query_one(LivePanel).refresh_view()
         for p in ended:

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from .events import SUMMARY, read_json, write_json_atomic
 
-GRACE_S = 5.0
+GRACE_S = 60.0  # a stopped run first evaluates the model it has (10 s for MNIST on a busy CPU)
 STAGING = ".labbench-tui"  # under the runs folder: preset files and stderr of started runs
 
 

@@ -23,7 +23,7 @@ from textual.widgets import (Button, Footer, Input, Label, Markdown, Select, Sta
                              Tree)
 
 from ..engine.events import EVENTS, SUMMARY, read_json
-from ..engine.procs import RunManager, RunProc, stderr_file_of
+from ..engine.procs import GRACE_S, RunManager, RunProc, stderr_file_of
 from ..engine.presets import list_presets, render_preset, shipped_presets_dir
 from ..runs import RunInfo, is_live, list_runs, load_run
 from .names import run_name
@@ -69,7 +69,7 @@ class LabBench(App):
 
     def __init__(self, runs_dir: Path | str | None = None, *, presets_dir: Path | str | None = None,
                  exercises: dict | None = None, watch: Path | str | None = None, detect_devices: bool = True,
-                 grace_s: float = 5.0, shipped_presets: bool = True, python: str | None = None):
+                 grace_s: float | None = None, shipped_presets: bool = True, python: str | None = None):
         super().__init__()
         from ..engine.registry import all_exercises
 
@@ -79,7 +79,8 @@ class LabBench(App):
         self.shipped_presets = shipped_presets
         self.watch_dir = Path(watch) if watch else None
         self.detect_devices = detect_devices
-        self.manager = RunManager(self.runs_dir, grace_s=grace_s, view_factory=RunView, python=python)
+        self.manager = RunManager(self.runs_dir, grace_s=GRACE_S if grace_s is None else grace_s,
+                                  view_factory=RunView, python=python)
         self.exercise = None
         self.views: dict[str, RunView] = {}  # run folder -> view (this session's, followed and reopened runs)
         self.sweeps: dict[str, SweepView] = {}  # sweep folder -> view
@@ -650,7 +651,9 @@ class LabBench(App):
         if not active:
             self._close()
             return
-        if all(p.stop_at is not None for p in active):  # stopped already, still finishing: wait for them
+        if all(p.stop_at is not None for p in active):  # stopped already, still evaluating: a 2nd q kills
+            for p in active:
+                self.manager.stop(p)  # a second stop kills at once
             self.run_worker(self._stop_and_exit(), exclusive=True, group="quit")
             return
         from .screens.dialogs import QuitScreen
@@ -671,7 +674,7 @@ class LabBench(App):
         import asyncio
 
         self.manager.stop_all()
-        self.notify("stopping runs...")
+        self.notify("stopping runs: each evaluates the model it has, then ends (q again kills them now)")
         while any(p.state == "running" for p in self.manager.procs):
             self.manager.poll()  # kills those past the grace period
             await asyncio.sleep(0.1)

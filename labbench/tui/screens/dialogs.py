@@ -12,7 +12,7 @@ from ..widgets.field_input import FieldInput
 
 KEYS = [
     ("r", "run the form's values (a sweep preset: its grid, shown first)"),
-    ("s", "stop the selected run (SIGINT; a hard kill after a grace period, or at once on a 2nd s)"),
+    ("s", "stop the selected run: it evaluates what it has, then ends (a 2nd s kills it at once)"),
     ("1 2 3", "Exercise / Live / Runs tabs"),
     ("t", "hide / show the exercise tree"),
     ("l", "curves on a log scale (toggle)"),

@@ -150,3 +150,19 @@ def test_no_scorer_yet_and_no_training_allowed_skips_the_score(tmp_path, monkeyp
     run = Run(None, listeners=[events.append])
     assert sample_quality(run, torch.zeros(10, 1, 28, 28), 10, train=False) == {}
     assert "not trained yet" in events[-1]["text"]
+
+
+def test_the_cifar_score_of_one_class_puts_real_images_far_below_noise(tmp_path, shared_data):
+    # a stretch: a small CIFAR-10 classifier (trained here on 1,000 images of the subset)
+    scorer = Scorer.load_or_train("cifar10", "cpu", folder=tmp_path, epochs=1, train_limit=1000, batch_size=64,
+                                  lr=3e-3, seed=0)
+    assert scorer.info["train_images"] == 1000 and scorer.info["test_acc"] > 0.2  # chance is 0.1
+    ship = 8
+    floor = scorer.floor(100, ship)  # 100 training ships against the subset's 106 test ships
+    noise = scorer.score(torch.rand(100, 3, 32, 32), ship)
+    assert noise.floor == pytest.approx(floor) and noise.fd > 5 * floor
+    from labbench.data import cifar
+    x, y = cifar.tensors("train")
+    real = scorer.score(x[y == ship][-100:], ship)
+    assert real.fd < 2 * floor and real.on_class > noise.on_class
+    assert set(real.metrics()) == {"fd", "fd_floor", "quality_samples", "on_class"}

@@ -10,7 +10,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from labbench.exercises.s4_conv_vae import CLASSES, ConvDecoder, ConvEncoder, conv_vae_loss, load_class
-from labbench.nn import count_parameters
+from labbench.nn import count_parameters, quality
 
 from .generative import check_resume, images
 from .helpers import run_exercise
@@ -61,11 +61,19 @@ def test_one_class_is_picked_from_the_real_subset(shared_data):
     assert len(x_all) == 50
 
 
-def test_a_short_run_shows_colour_reconstructions_every_epoch(tmp_path, shared_data):
+def test_a_short_run_shows_colour_reconstructions_every_epoch(tmp_path, shared_data, monkeypatch):
+    # the CIFAR score (a stretch) with a classifier trained in a second on 800 images
+    monkeypatch.setitem(quality.DEFAULTS, "cifar10", {"epochs": 1, "train_limit": 800, "batch_size": 64,
+                                                      "lr": 3e-3, "seed": 0})
+    monkeypatch.setattr(quality, "scorer_folder", lambda: tmp_path / "scorers")
+    (tmp_path / "scorers").mkdir()
     result, events = run_exercise("4.4-conv-vae-cifar", tmp_path, epochs=2, train_limit=64, test_limit=24,
-                                  batch_size=32, show_images=6, cifar_class="cat")
+                                  batch_size=32, show_images=6, cifar_class="cat", quality_samples=64)
     assert result.status == "ok", result.summary.get("message")
     m = result.summary["metrics"]
+    # scored against the cats of the test set; the floor: 64 training cats against them
+    assert m["quality_samples"] == 64 and m["fd"] > m["fd_floor"] > 0 and 0 <= m["on_class"] <= 1
+    assert "class_entropy_bits" not in m
     assert m["train_images"] == 64 and m["epochs_done"] == 2
     assert m["loss_total"] == pytest.approx(m["loss_recon"] + m["loss_kl"], rel=1e-5)
     recs = images(result.dir, "reconstructions")

@@ -452,12 +452,33 @@ def train_scorer(net: torch.nn.Module, dataset: str, device: torch.device, cfg: 
             loss.backward()
             opt.step()
             sched.step()
+    recalibrate_batch_norm(net, x, int(cfg["batch_size"]))
     train_s = time.perf_counter() - t0
     net.eval()
     xt, yt = _real_data(dataset, "test")
     with torch.no_grad():
         pred = torch.cat([net(xt[i:i + 1000].to(device)).argmax(1).cpu() for i in range(0, len(xt), 1000)])
     return {"test_acc": float((pred == yt).float().mean()), "train_s": train_s, "train_images": len(x)}
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(net: torch.nn.Module, x: torch.Tensor, batch_size: int, limit: int = 10_000) -> None:
+    """Batch-norm running statistics as the plain average over (up to
+    ``limit``) training images with the final weights, instead of the
+    moving average of the training steps (which lags, badly after a short
+    training)."""
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    net.train()
+    for start in range(0, min(len(x), limit), batch_size):
+        net(x[start:start + batch_size])
+    for m, mom in zip(norms, saved):
+        m.momentum = mom
 
 
 # ------------------------------------------------------- for exercises

@@ -139,6 +139,8 @@ SETTINGS = {
     "2.2-mlp-classify": "20 50 100 72",
     "2.3-som": "4 7 1.5 0.5 1000 3 10 100 20% 500 1.0 0.1 -1",
     "3.1-pca": "500 50 150 4",
+    "3.4-attention": "100 -100",  # the course's clip bounds
+    "3.4-vit": "60,000 10,000 28 7 16 49 17 5",  # MNIST sizes, the patch grid, "Table 5"
 }
 
 
@@ -268,6 +270,12 @@ def _mnist_layer(i):
     return get
 
 
+def _vit_parameters(_):
+    from labbench.exercises.s3_vit import ViT
+    model = ViT(image_size=28, patch_size=7, num_classes=10, channels=1, dim=64, depth=6, heads=8, mlp_dim=128)
+    return float(sum(q.numel() for q in model.parameters()))
+
+
 def _uci(name, what):
     def get(_):
         from labbench.data.uci import load_ionosphere, load_pima
@@ -376,6 +384,9 @@ CLAIMS: dict[str, dict[str, Claim]] = {
     },
     "3.1-pca": {
         "92%": C(PCA_IRIS, m("iris_pc1_ratio")),
+    },
+    "3.4-vit": {
+        "213,642": C(None, _vit_parameters),
     },
 }
 

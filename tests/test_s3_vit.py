@@ -8,14 +8,14 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
 
+from labbench.engine.events import iter_events
 from labbench.engine.params import ParamsInvalid, validate_params
 from labbench.exercises.s3_vit import (Attention, ViT, ViTParams, attention_rollout, course_attention, forward_flops,
                                        parse_arch)
-from labbench.nn import cpu_threads
 
 from .helpers import run_exercise
+from .stopping import after_step, run_stopped
 
 
 def course_vit(**kw) -> ViT:
@@ -165,49 +165,19 @@ TINY = dict(train_limit=256, test_limit=64, batch_size=64, dim=16, depth=1, head
             show_digits=0)
 
 
-def _tiny_preset(**over):
-    from labbench.engine.presets import preset_for_exercise
+def test_stopped_after_two_epochs_then_resumed_equals_three_straight(shared_data, tmp_path):
+    from labbench.engine.runner import resume
 
-    from .helpers import _toml
-
-    preset = preset_for_exercise("3.4-vit", overrides=[f"{k}={_toml(v)}" for k, v in {**TINY, **over}.items()])
-    preset.seed, preset.device = 0, "cpu"
-    return preset
-
-
-def test_two_epochs_then_resumed_to_three_equals_three_straight(shared_data, tmp_path):
-    from labbench.engine.runner import execute, resume
-
-    straight = execute(_tiny_preset(epochs=3), tmp_path / "straight")
-    stop = _StopAfter(2)
-    part = execute(_tiny_preset(epochs=3, checkpoint_every=1), tmp_path / "part", listeners=[stop.listen], stop=stop)
+    straight, _ = run_exercise("3.4-vit", tmp_path / "straight", epochs=3, **TINY)
+    part, _ = run_stopped("3.4-vit", tmp_path, after_step("acc/test", 2), epochs=3, checkpoint_every=1, **TINY)
     assert straight.status == "ok" and part.status == "interrupted"
-    assert part.summary["metrics"]["epochs_done"] == 2 and "val_acc" in part.summary["metrics"]
-    done = resume(tmp_path / "part")
+    m = part.summary["metrics"]
+    assert m["epochs_done"] == 2 and 0 <= m["val_acc"] <= 1  # a stopped run still reports its accuracy
+    done = resume(tmp_path / "3.4-vit-stopped")
     assert done.status == "ok"
     a, b = straight.summary["metrics"], done.summary["metrics"]
     assert b["epochs_done"] == 3
     assert b["test_loss"] == pytest.approx(a["test_loss"], rel=1e-5)
     assert b["val_acc"] == pytest.approx(a["val_acc"])
-    lrs = [e["values"]["lr"] for e in _events(tmp_path / "part") if e["type"] == "scalars"]
+    lrs = [e["values"]["lr"] for e in iter_events(tmp_path / "3.4-vit-stopped") if e["type"] == "scalars"]
     assert lrs == pytest.approx([1e-3, 0.95e-3, 0.95 ** 2 * 1e-3])  # the schedule went on where it stopped
-
-
-class _StopAfter:
-    """A stop flag that turns on once ``epochs`` epochs are done."""
-
-    def __init__(self, epochs: int):
-        self.epochs, self.requested = epochs, False
-
-    def __call__(self) -> bool:
-        return self.requested
-
-    def listen(self, ev: dict) -> None:
-        if ev.get("type") == "progress" and ev.get("step") == self.epochs:
-            self.requested = True
-
-
-def _events(folder):
-    from labbench.engine.events import iter_events
-
-    return list(iter_events(folder))

@@ -20,7 +20,6 @@ computes only the class token, the one output the head reads.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from typing import Literal, Optional

@@ -65,6 +65,23 @@ def test_sdpa_equals_the_course_einsum_on_the_same_weights(scale):
     torch.testing.assert_close(attn(x, cls_only=True), ref[:, :1], atol=1e-6, rtol=1e-5)
 
 
+def test_bf16_autocast_on_the_cpu_keeps_the_attention_core_in_fp32(monkeypatch):
+    import labbench.exercises.s3_vit as vit
+
+    seen = []
+    core = vit._math_attention
+    monkeypatch.setattr(vit, "_math_attention", lambda q, k, v, s: seen.append(q.dtype) or core(q, k, v, s))
+    torch.manual_seed(0)
+    attn = Attention(64, heads=8, impl="math")
+    x = torch.randn(4, 17, 64)
+    ref = attn(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attn(x)
+    assert seen == [torch.float32, torch.float32]  # the CPU's bf16 softmax is the slow one
+    assert out.dtype == torch.bfloat16  # to_out ran in bf16
+    torch.testing.assert_close(out.float(), ref, atol=0.05, rtol=0.05)
+
+
 def _course_reference(model: ViT, img: torch.Tensor) -> torch.Tensor:
     """The notebook's forward pass, written with its einsum attention and the
     einops patterns as reshapes, on the model's own weights."""

@@ -259,7 +259,7 @@ class Attention(nn.Module):
             q = q[:, :, :1]
         if self.impl == "sdpa":
             out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
-        elif x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        elif x.device.type == "cpu" and _cpu_autocast():
             with torch.autocast("cpu", enabled=False):  # the CPU's bf16 softmax is slower than fp32's
                 out = _math_attention(q.float(), k.float(), v.float(), self.scale)
         else:
@@ -272,6 +272,13 @@ class Attention(nn.Module):
         """The attention weights (b, h, n, n) of the course's formulation."""
         q, k, v = self.split(x)
         return course_attention(q, k, v, self.scale)[1]
+
+
+def _cpu_autocast() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch before 2.4
+        return torch.is_autocast_cpu_enabled()
 
 
 def _math_attention(q, k, v, scale: float):

@@ -300,13 +300,14 @@ def main(argv=None) -> None:
                               heads=heads, mlp_dim=mlp_dim)
             model.load_state_dict(init)  # the same names: the same starting point
             opt = torch.optim.Adam(model.parameters(), lr=0.001)
-            warm = torch.utils.data.DataLoader(torch.utils.data.Subset(train_ds, range(512)), batch_size=128)
+            warm = torch.utils.data.DataLoader(torch.utils.data.Subset(train_ds, range(min(512, n))), batch_size=128)
             course_epoch(model, opt, warm, torch.utils.data.DataLoader(
                 torch.utils.data.Subset(test_ds, range(min(256, len(test_ds)))), batch_size=128))
             acc = []
             wall, cpu = timed(lambda: acc.append(course_epoch(model, opt, train_loader, test_loader)[1]))
             course = (wall, cpu, acc[0])
-        results["course loop (ToTensor + DataLoader, einops, einsum, .item())"] = course
+        ein = "einops" if rearrange is not None else "reshapes"
+        results[f"course loop (ToTensor + DataLoader, {ein}, einsum, .item())"] = course
 
     print(f"{'way':<62} {'wall s':>7} {'cpu s':>7} {'img/s':>6} {'test acc':>8} {'ratio wall':>10} "
           f"{'ratio cpu':>9}")

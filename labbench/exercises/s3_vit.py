@@ -498,7 +498,8 @@ def train(p: ViTParams, run: Run, dev: torch.device) -> None:
                   [["report Table 5 (Colab T4)", acc_r, s_r, 20],
                    ["this run", test_acc, round(state["time_s"], 1), run.step or 0]],
                   title=f"{arch} against the report's Table 5",
-                  note="val acc: the MNIST test set, evaluated after the last epoch (the course calls it validation)")
+                  note="val acc: the MNIST test set after the last epoch (the course calls it validation); seconds: "
+                       "training and the evaluation after each epoch, as the notebook's execution time")
     # the report's columns first (a sweep table shows the first few): accuracy, seconds, size
     metrics = {"val_acc": test_acc, "time_s": round(state["time_s"], 2), "params": n_params,
                "test_loss": test_loss, "epochs_done": run.step or 0}

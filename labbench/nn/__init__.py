@@ -9,6 +9,7 @@
 - image grids: :func:`reconstruction_grid`, :func:`sample_grid`, :func:`interpolation_strip`
 - shared parameters: :class:`DeepParams`, :class:`ScheduleParams`
 - saved weights: :func:`load_weights` (checkpoints go through ``run.resumable``)
+- the course's random subsets: :func:`random_subsets`, :func:`mnist_subsets`
 - classifier helpers: :func:`make_optimizer`, :func:`classifier_epoch`, :func:`evaluate`, ...
 """
 
@@ -21,6 +22,7 @@ from .meter import LossMeter
 from .params import DeepParams, ScheduleParams, schedule_kwargs
 from .amp import PRECISIONS, Precision, precision
 from .schedules import SCHEDULES, Schedule, make_schedule
+from .subsets import mnist_subsets, random_subsets
 from .train import (OPTIMIZERS, autocast, classifier_epoch, confusion_matrix, count_parameters, cpu_threads, evaluate,
                     make_optimizer)
 
@@ -34,6 +36,7 @@ __all__ = [
     "reconstruction_grid", "sample_grid", "interpolation_strip", "lerp_latents",
     "DeepParams", "ScheduleParams", "schedule_kwargs",
     "CheckpointError", "load_weights",
+    "random_subsets", "mnist_subsets",
     "OPTIMIZERS", "cpu_threads", "classifier_epoch", "confusion_matrix", "count_parameters", "evaluate",
     "make_optimizer",
 ]

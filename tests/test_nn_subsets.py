@@ -42,3 +42,4 @@ def test_mnist_subsets_are_those_images(monkeypatch):
     assert torch.equal(xt, tx[idx_test].reshape(20, 784)) and torch.equal(yt, ty[idx_test])
     (x4, _), _ = mnist_subsets("mnist", 3, 1, seed=42)
     assert x4.shape == (3, 1, 28, 28) and 0.0 <= float(x4.min()) and float(x4.max()) <= 1.0
+

@@ -33,7 +33,7 @@ from pydantic import Field
 
 from ..engine import Exercise, Run
 from ..nn import (DeepParams, LossMeter, compile_model, count_parameters, cpu_threads, make_generator, make_optimizer,
-                  mnist_subsets, precision, reconstruction_grid)
+                  mnist_subsets, precision, reconstruction_grid, unit_images)
 
 DESCRIPTION = """
 An **autoencoder** squeezes each 28x28 digit (784 pixels) through a code of
@@ -202,7 +202,7 @@ def run(p: AutoencoderParams, run: Run) -> None:
                             "course scale/train": course_train, "course scale/test": course_test},
                     check=["per-pixel MSE/train"])
         if k:
-            reconstruction_grid(run, "reconstructions", x_test[:k], recon[:k], shape=(28, 28), step=epoch,
+            reconstruction_grid(run, "reconstructions", x_test[:k], recon[:k], n=k, shape=(28, 28), step=epoch,
                                 title=f"test digits above their reconstructions (epoch {epoch}, "
                                       f"per-pixel MSE {test_mse:.4f})")
 
@@ -210,10 +210,10 @@ def run(p: AutoencoderParams, run: Run) -> None:
     done = run.step or 0  # whole epochs (a Stop inside an epoch leaves it out)
     if test_mse is None:  # stopped before the first epoch ended
         test_mse, recon = per_pixel_mse(model, x_test, prec)
-    w = model.encoder.weight.detach().float().cpu().reshape(-1, 28, 28)[:64]
-    lim = float(w.abs().max()) or 1.0
-    run.images("encoder-weights", w, value_range=(-lim, lim),
-               title=f"encoder weights of the first {len(w)} code units (grey 0, white +, black -)")
+    w = unit_images(model.encoder.weight, 64)
+    run.images("encoder-weights", w, value_range=(-1.0, 1.0),
+               title=f"encoder weights of the first {len(w)} code units, each scaled to its largest "
+                     "(grey 0, white +, black -)")
     rows = []
     for (d, e), ref in REPORT.items():
         if d == p.encoding_dim and e <= done:

@@ -37,7 +37,7 @@ from pydantic import Field, field_validator
 
 from ..engine import Exercise, Run
 from ..nn import (DeepParams, LossMeter, batch_indices, count_parameters, cpu_threads, make_generator,
-                  make_optimizer, mnist_subsets, precision, reconstruction_grid)
+                  make_optimizer, mnist_subsets, precision, reconstruction_grid, unit_images)
 
 DESCRIPTION = """
 A **stacked autoencoder** is built one layer at a time. Each layer is a small
@@ -311,7 +311,7 @@ def run(p: StackedAEParams, run: Run) -> None:
         run.table("phases", ["phase", "epochs", "train loss (last epoch)", "test measure", "test value"], rows,
                   title="after each phase")
     if k:
-        reconstruction_grid(run, "stack-reconstructions", x_test[:k], sae.reconstruct(x_test[:k]).detach(),
+        reconstruction_grid(run, "stack-reconstructions", x_test[:k], sae.reconstruct(x_test[:k]).detach(), n=k,
                             shape=(28, 28), step=done,
                             title=f"test digits through the whole stack and back, at the end (epoch {done})")
     metrics: dict = {}
@@ -327,7 +327,7 @@ def run(p: StackedAEParams, run: Run) -> None:
             metrics["mse_mean_image"] = float(((x_test - x.mean(0)) ** 2).mean())  # the floor to beat
         if k:
             reconstruction_grid(run, "scratch-reconstructions", x_test[:k], scratch.reconstruct(x_test[:k]).detach(),
-                                shape=(28, 28), step=done,
+                                n=k, shape=(28, 28), step=done,
                                 title=f"the same stack trained from scratch ({done} epochs end to end)")
     metrics.update({"params": n_params, "epochs_done": done, "train_s": state["train_s"]})
     run.summary(**metrics)
@@ -354,15 +354,14 @@ def show_phase(run: Run, p, name: str, sae, x_test, k: int, epoch: int) -> None:
         return
     depth = int(name.split()[1])
     reconstruction_grid(run, f"layer-{depth}-reconstructions", x_test[:k], sae.reconstruct(x_test[:k], depth),
-                        shape=(28, 28), step=epoch,
+                        n=k, shape=(28, 28), step=epoch,
                         title=f"test digits through layer{'s 1-' if depth > 1 else ' '}{depth} and back "
                               f"(after pre-training layer {depth})")
     if depth == 1:
-        w = sae.layers[0].encoder[0].weight.detach().float().cpu()[:32].reshape(-1, 28, 28)
-        lim = float(w.abs().max()) or 1.0
-        run.images("layer-1-features", w, value_range=(-lim, lim), step=epoch,
-                   title=f"first-layer features: weights of {len(w)} of {sae.layers[0].n_hidden} units "
-                         "(grey 0, white +, black -)")
+        w = unit_images(sae.layers[0].encoder[0].weight, 32)
+        run.images("layer-1-features", w, value_range=(-1.0, 1.0), step=epoch,
+                   title=f"first-layer features: the weights of {len(w)} of {sae.layers[0].n_hidden} units, each "
+                         "scaled to its largest (grey 0, white +, black -)")
 
 
 def phase_figure(run: Run, plan, curve: dict, bce: bool) -> None:

@@ -144,7 +144,8 @@ def show(exercise_id: str = typer.Argument(..., help="An exercise id, e.g. 1.1-p
 
     out.print(Text("Parameters", style="bold underline"))
     for f in describe_fields(ex.Params):
-        limits = " | ".join(str(c) for c in f.choices) if f.choices else f.bounds
+        limits = " | ".join(toml_literal(c) if isinstance(c, bool) else str(c) for c in f.choices) if f.choices \
+            else f.bounds
         line = Text()
         line.append(f.name, style="bold cyan")
         line.append(f"  {type_label(f)} = ", style="dim")

@@ -54,3 +54,22 @@ def test_a_failing_compiler_falls_back_with_one_log_line():
     assert torch.equal(net(x), m(x))
     assert not net.compiled and "no compiler here" in net.error
     assert len(logs) == 1 and logs[0][0] == "warning" and "running without it" in logs[0][1]
+
+
+def test_a_later_recompile_failure_also_falls_back():
+    calls = {"n": 0}
+
+    def fails_on_second_graph(gm, example_inputs):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise RuntimeError("second graph refused")
+        return gm.forward
+
+    m = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+    logs = []
+    net = compile_model(m, True, backend=fails_on_second_graph, log=lambda t, level="info": logs.append(t))
+    x = torch.randn(2, 4)
+    net(x)  # training mode: first graph compiles
+    m.eval()
+    assert torch.equal(net(x), m(x))  # eval mode needs a new graph; it fails, the plain model answers
+    assert not net.compiled and "second graph refused" in net.error and len(logs) == 2

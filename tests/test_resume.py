@@ -28,7 +28,7 @@ from labbench.cli import app
 from labbench.engine.events import iter_events, read_json
 from labbench.engine.presets import Preset
 from labbench.engine.registry import Exercise
-from labbench.engine.runner import ResumeError, StopSignal, execute, resume
+from labbench.engine.runner import ResumeError, checkpoint_info, execute, resume
 from labbench.nn import (DeepParams, LossMeter, ScheduleParams, batch_indices, load_weights, make_generator,
                          make_schedule, precision, schedule_kwargs)
 
@@ -141,8 +141,9 @@ def test_stopped_at_6_and_resumed_equals_10_straight(tmp_path):
     part = execute(toy_preset(epochs=10, lr_schedule="step", lr_step_size=3), tmp_path / "resumed",
                    listeners=[stop.listen], stop=stop)
     assert part.status == "interrupted" and part.summary["metrics"]["history"] == 6
-    info = read_json(tmp_path / "resumed" / "artifacts" / "checkpoint.json")
-    assert info["epoch"] == 6 and info["reason"] == "stop"
+    info = checkpoint_info(tmp_path / "resumed")  # what a runs table reads to offer resume
+    assert info["epoch"] == 6 and info["total"] == 10 and info["reason"] == "stop"
+    assert checkpoint_info(tmp_path / "straight")["reason"] == "end" and checkpoint_info(tmp_path) is None
 
     done = resume(tmp_path / "resumed", preset=toy_preset(epochs=10, lr_schedule="step", lr_step_size=3))
     assert done.status == "ok" and done.summary["metrics"]["history"] == 10  # the history came back too
@@ -153,8 +154,11 @@ def test_stopped_at_6_and_resumed_equals_10_straight(tmp_path):
     assert [r["from_epoch"] for r in meta["resumes"]] == [6] and meta["start"] <= meta["resumes"][0]["start"]
     assert meta["pid"] == os.getpid() and meta["resumes"][0]["pid"] == os.getpid()  # who writes the folder now
     assert done.summary["resumed"][0]["previous_status"] == "interrupted"
-    kinds = [e["type"] for e in iter_events(tmp_path / "resumed")]
+    events = list(iter_events(tmp_path / "resumed"))
+    kinds = [e["type"] for e in events]
     assert kinds.count("start") == 2 and kinds.count("end") == 2
+    times = [e["t"] for e in events]
+    assert times == sorted(times)  # the clock goes on across the resumption
     texts = [e["text"] for e in iter_events(tmp_path / "resumed") if e["type"] == "text"]
     assert "resumed from the checkpoint of epoch 6; continuing at epoch 7" in texts
 
@@ -248,6 +252,8 @@ def test_a_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path):
 
     done = resume(folder, preset=toy_preset(epochs=40, checkpoint_every=1, sleep_s=0.0))
     assert done.status == "ok" and done.summary["resumed"][0]["from_epoch"] >= saved
+    times = [e["t"] for e in iter_events(folder)]
+    assert times == sorted(times) and done.summary["wall_time_s"] >= 0.1 * saved  # the killed part counts
     straight = execute(toy_preset(epochs=40, checkpoint_every=1), tmp_path / "straight")
     assert_same_run(tmp_path / "straight", folder)
 

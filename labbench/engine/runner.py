@@ -163,7 +163,8 @@ def execute(preset: Preset, run_dir: Path, *, listeners=None, stop: StopSignal |
     stop = stop or StopSignal()
     run = Run(run_dir, device=device, seed=preset.seed, listeners=listeners, stop_flag=stop)
     run.exercise_id = preset.exercise.id
-    run.resume_from = resume.checkpoint if resume is not None else None
+    if resume is not None:
+        resume.attach(run)
     status, message = "ok", ""
     t0 = time.perf_counter()
     try:
@@ -221,7 +222,14 @@ class Resumption:
     previous_meta: dict
     previous_summary: dict
     events_offset: int | None = None  # where events.jsonl was when the checkpoint was taken
+    previous_s: float = 0.0  # how long the earlier parts ran (their wall time, or their last event's time)
     set_aside: int = 0  # events of epochs after the checkpoint, moved out of events.jsonl
+
+    def attach(self, run: Run) -> None:
+        """The run restores from the checkpoint; its event clock goes on from
+        the previous parts' wall time, so times stay increasing."""
+        run.resume_from = self.checkpoint
+        run._t0 -= self.previous_s
 
     def merge_meta(self, meta: dict) -> dict:
         """The folder's meta.json with this resumption appended under ``resumes``
@@ -235,6 +243,43 @@ class Resumption:
             merged[k] = meta.get(k)
         merged["resumes"] = list(old.get("resumes") or []) + [entry]
         return merged
+
+
+def _last_event_time(run_dir: Path) -> float:
+    """The ``t`` of the last whole event in events.jsonl (0 when none)."""
+    import json
+
+    from .events import EVENTS
+
+    try:
+        with open(Path(run_dir) / EVENTS, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 65536))
+            lines = fh.read().split(b"\n")
+    except OSError:
+        return 0.0
+    for line in reversed(lines[:-1] if len(lines) > 1 else []):  # the last piece may be torn
+        try:
+            t = json.loads(line).get("t")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(t, (int, float)):
+            return float(t)
+    return 0.0
+
+
+def checkpoint_info(run_dir: Path) -> dict | None:
+    """What ``artifacts/checkpoint.json`` says (epoch, total, exercise, saved,
+    reason) without loading the checkpoint or torch; None when there is none.
+    For a runs table that offers resume; :func:`prepare_resume` checks for real."""
+    from .events import ARTIFACTS
+
+    info = read_json(Path(run_dir) / ARTIFACTS / "checkpoint.json")
+    if not isinstance(info, dict) or not isinstance(info.get("epoch"), int):
+        return None
+    if not (Path(run_dir) / ARTIFACTS / "checkpoint.pt").is_file():
+        return None
+    return info
 
 
 def _set_aside_events(run_dir: Path, offset: int | None) -> int:
@@ -340,7 +385,8 @@ def prepare_resume(run_dir: Path, *, epochs: int | None = None, preset: Preset |
         raise ResumeError(f"{run_dir}: all {total} epochs are done; `--epochs N` (N > {total}) extends the run")
     return preset, Resumption(checkpoint=ckpt, from_epoch=done, epochs=total if isinstance(total, int) else None,
                               previous_meta=meta, previous_summary=summary,
-                              events_offset=payload.get("events_offset"))
+                              events_offset=payload.get("events_offset"),
+                              previous_s=max(float(summary.get("wall_time_s") or 0.0), _last_event_time(run_dir)))
 
 
 def resume(run_dir: Path, *, epochs: int | None = None, listeners=None, stop: StopSignal | None = None,
@@ -367,7 +413,7 @@ def resume(run_dir: Path, *, epochs: int | None = None, listeners=None, stop: St
     parts = list(prev.get("resumed") or []) + [{
         "start": started, "from_epoch": resumption.from_epoch, "epochs": resumption.epochs,
         "previous_status": prev.get("status"), "wall_time_s": result.summary.get("wall_time_s")}]
-    total_wall = float(prev.get("wall_time_s") or 0) + float(result.summary.get("wall_time_s") or 0)
+    total_wall = resumption.previous_s + float(result.summary.get("wall_time_s") or 0)
     result.summary.update(resumed=parts, wall_time_s=round(total_wall, 3))
     if meta:
         meta["wall_time_s"] = result.summary["wall_time_s"]

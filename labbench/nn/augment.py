@@ -3,8 +3,8 @@
 torchvision's ``RandomCrop(32, padding=4)`` and ``RandomHorizontalFlip()``
 work on one PIL image at a time in DataLoader workers. Here the same two
 transforms are tensor operations on a batch ``(N, C, H, W)`` that already
-sits on the device: one padding, one gather for the crops and flips together,
-and the random draws (one offset pair and one coin per image) from a seeded
+sits on the device: one padding, one indexing of the padded batch's windows
+for the crops, one select for the flips, and the random draws (one offset pair and one coin per image) from a seeded
 generator::
 
     aug = torch.Generator().manual_seed(run.seed + 1)
@@ -45,19 +45,18 @@ def crop_flip(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flip: torch.T
               padding: int = 4, fill: float = 0.0) -> torch.Tensor:
     """Pad ``x`` (N, C, H, W) by ``padding`` with ``fill``, cut each image's
     H x W window at (``oy[i]``, ``ox[i]``), and mirror it left-right where
-    ``flip[i]``; one gather for the whole batch."""
+    ``flip[i]``, for the whole batch at once: every window is a view of the
+    padded batch (``unfold``), and one indexing picks each image's own."""
     if x.dim() != 4:
         raise ValueError(f"crop_flip: expected images (N, C, H, W), got shape {tuple(x.shape)}")
     n, c, h, w = x.shape
     dev = x.device
     oy, ox = oy.to(dev, non_blocking=True).long(), ox.to(dev, non_blocking=True).long()
     padded = F.pad(x, (padding, padding, padding, padding), value=fill) if padding else x
-    rows = oy[:, None] + torch.arange(h, device=dev)  # (N, H)
-    cols = ox[:, None] + torch.arange(w, device=dev)  # (N, W)
+    windows = padded.unfold(2, h, 1).unfold(3, w, 1)  # (N, C, 2p+1, 2p+1, H, W), no copy
+    out = windows[torch.arange(n, device=dev), :, oy, ox]  # (N, C, H, W)
     if flip is not None:
-        cols = torch.where(flip.to(dev, non_blocking=True)[:, None], cols.flip(1), cols)
-    out = padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
-                 rows[:, None, :, None], cols[:, None, None, :]]
+        out = torch.where(flip.to(dev, non_blocking=True)[:, None, None, None], out.flip(3), out)
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         out = out.contiguous(memory_format=torch.channels_last)
     return out

@@ -53,27 +53,28 @@ class Compiled:
     def __init__(self, model: torch.nn.Module, compiled: Callable, log: Callable[[str, str], Any] | None = None):
         self.module = model
         self._fn = compiled
-        self._log = log
+        self._log = log  # log(text, level), e.g. run.text
         self.compiled = True
         self.compile_s: float | None = None  # the first call's time (compilation plus one step)
         self.error: str = ""
 
     def __call__(self, *args, **kwargs):
-        if self.compile_s is not None or not self.compiled:
-            return self._fn(*args, **kwargs)
+        if not self.compiled:
+            return self.module(*args, **kwargs)
+        first = self.compile_s is None
         t0 = time.perf_counter()
         try:
             out = self._fn(*args, **kwargs)
-        except Exception as exc:  # compilation failed: run the plain model from now on
-            self.error = _reason(exc)
-            self.compiled = False
-            self._fn = self.module
+        except Exception as exc:  # compiling (or recompiling, e.g. for eval) failed: the plain model from now on
+            out = self.module(*args, **kwargs)  # an error of the model itself surfaces here, as it would uncompiled
+            self.compiled, self.error = False, _reason(exc)
             self._say(f"torch.compile failed ({self.error}); running without it", "warning")
-            return self._fn(*args, **kwargs)
-        if out is not None and torch.device(_device_of(self.module)).type == "cuda":
-            torch.cuda.synchronize()
-        self.compile_s = time.perf_counter() - t0
-        self._say(f"torch.compile: first call took {self.compile_s:.1f} s (compilation)")
+            return out
+        if first:
+            if _device_of(self.module).type == "cuda":
+                torch.cuda.synchronize()
+            self.compile_s = time.perf_counter() - t0
+            self._say(f"torch.compile: first call took {self.compile_s:.1f} s (compilation)")
         return out
 
     def _say(self, text: str, level: str = "info") -> None:

@@ -20,7 +20,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from ..engine.params import Params
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PrecisionSetting = Literal["auto", "fp32", "bf16", "fp16"]
 CompileSetting = Literal[True, False, "auto"]
 ScheduleKind = Literal["none", "step", "exponential", "cosine", "onecycle"]
 
@@ -59,7 +59,7 @@ class DeepParams(SharedLast):
 
     __shared_mixin__ = True
 
-    precision: Precision = Field(
+    precision: PrecisionSetting = Field(
         "auto", description="auto: bf16 on GPUs that have it (fp16 + loss scaling on older ones), fp32 on the CPU; "
                             "bf16/fp16: autocast on the CPU too")
     compile: CompileSetting = Field(
@@ -70,6 +70,14 @@ class DeepParams(SharedLast):
     checkpoint_every: Optional[int] = Field(
         None, ge=1, description="Checkpoint every N epochs (unset: when 5 minutes have passed); "
                                 "always on Stop and at the end")
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_words(cls, v):
+        """``--set compile=True`` and ``compile = "off"`` mean what they say."""
+        if isinstance(v, str) and v.strip().lower() in ("true", "on", "yes", "false", "off", "no"):
+            return v.strip().lower() in ("true", "on", "yes")
+        return v
 
     @field_validator("checkpoint_every")
     @classmethod

@@ -54,17 +54,17 @@ digit.
 
 The report's table, on the course scale (report):
 
-| d | epochs | loss (report) |
+| d | epochs | loss, course scale |
 |---|---|---|
-| 16 | 20 | 0.636 |
-| 64 | 1 | 0.438 |
-| 64 | 5 | 0.107 |
-| 64 | 20 | 0.096 |
-| 128 | 20 | 0.037 |
+| 16 | 20 | 0.636 (report) |
+| 64 | 1 | 0.438 (report) |
+| 64 | 5 | 0.107 (report) |
+| 64 | 20 | 0.096 (report) |
+| 128 | 20 | 0.037 (report) |
 
 The preset "report table" runs d = 16, 64, 128 for 1, 5 and 20 epochs and puts
-this set-up's figures next to the report's. The report trained on Colab (about
-3 min 40 s for 20 epochs, report).
+this set-up's figures next to the report's. Colab needed about 3 min 40 s for
+20 epochs (report).
 
 Shown: both losses per epoch, test digits above their reconstructions
 (refreshed every epoch), and the encoder's weights as images (what each code

@@ -37,7 +37,7 @@ In 2-D the image is read row by row into a vector and the matrix is **doubly
 blocked**: a grid of blocks, each block the 1-D Toeplitz matrix of one kernel
 row, placed where that kernel row meets that image row. For X =
 [[2,5,4,1],[3,1,2,0],[4,5,7,1],[1,2,3,4]], K = [[1,0],[0,1]] and stride 2
-the output is [[3, 4], [6, 11]] and the matrix is 4 x 16.
+the output is [[3, 4], [6, 11]] (course) and the matrix is 4 x 16.
 
 Is A^T y the input again? For the 1-D example A^T y = [6, 6, 13, 14, 7, 8],
 not x: A^T is the transpose, not an inverse (it is the *transposed
@@ -268,7 +268,7 @@ def run(p: ToeplitzParams, run: Run) -> None:
     diff_t = max(float(np.max(np.abs(aty - aty_torch), initial=0.0)), float(np.max(np.abs(bty - bty_torch),
                                                                                     initial=0.0)))
     run.summary(max_diff_torch=max(diff_1d, diff_2d), y=_nums(y), Y=[_nums(r) for r in Y], AtY=_nums(aty),
-                A_shape=f"{L} x {n}", A2_shape=f"{Ho * Wo} x {H * W}", transpose_diff=diff_t,
+                A_shape=[L, n], A2_shape=[Ho * Wo, H * W], transpose_diff=diff_t,
                 recovers_x=bool(np.allclose(aty, x)))
 
 

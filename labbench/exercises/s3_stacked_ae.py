@@ -204,8 +204,10 @@ def run(p: StackedAEParams, run: Run) -> None:
     bce = p.pretrain_loss == "bce"
 
     def recon_loss(out, target, use_bce=False):
-        out = out.float()
-        return F.binary_cross_entropy(out, target.float()) if use_bce else F.mse_loss(out, target.float())
+        # in fp32 outside autocast: CUDA autocast refuses binary_cross_entropy on half-precision inputs
+        with torch.autocast(out.device.type, enabled=False):
+            out, target = out.float(), target.float()
+            return F.binary_cross_entropy(out, target) if use_bce else F.mse_loss(out, target)
 
     # --- data: the course's random subsets, flattened
     (x, y), (x_test, y_test) = mnist_subsets("mnist", p.train_limit, p.test_limit, seed=p.subset_seed, device=dev,
@@ -234,6 +236,8 @@ def run(p: StackedAEParams, run: Run) -> None:
              f"{prec.describe()}. Phases: " + ", ".join(f"{name} ({e} epochs)" for name, e in plan))
     if total == 0:
         run.text("every phase has 0 epochs: nothing to train", "warning")
+    if p.compile is True:
+        run.text("compile: not used here (each phase trains a different small part of the stack)", "warning")
 
     # --- loop: every phase in one resumable epoch loop
     gen, gen_scratch = make_generator(run.seed), make_generator(run.seed + 1)

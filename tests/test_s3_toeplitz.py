@@ -75,7 +75,12 @@ def test_the_exercise_reports_the_exact_values(tmp_path):
     assert len(figures["A-2d"]["data"]["z"]) == 4 and len(figures["A-2d"]["data"]["z"][0]) == 16
     tables = {e["name"]: e for e in events if e["type"] == "table"}
     rows = {r[0]: r[1:] for r in tables["transpose-1d"]["rows"]}
-    assert rows["x"] == [2, 5, 4, 1, 3, 7] and rows["A^T y"] == rows["conv_transpose1d(y)"] == [6, 6, 13, 14, 7, 8]
+    assert rows["x"] == [2, 5, 4, 1, 3, 7] and rows["A^T y"] == rows["torch"] == [6, 6, 13, 14, 7, 8]
+    # the pseudo-inverse gives the smallest x with this y: A A^+ y = y
+    A = np.array(figures["A-1d"]["data"]["z"])
+    assert np.allclose(A @ np.array([float(v) for v in rows["A^+ y"]]), [6, 6, 7, 8], atol=5e-3)
+    blocks = next(e for e in events if e["type"] == "table" and e["name"] == "blocks-2d")["rows"]
+    assert blocks == [["Y row 1", "T1", "T2", "0", "0"], ["Y row 2", "0", "0", "T1", "T2"]]
     assert "transpose of A, not its inverse" in tables["transpose-1d"]["note"]
 
 

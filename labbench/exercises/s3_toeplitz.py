@@ -221,9 +221,10 @@ def run(p: ToeplitzParams, run: Run) -> None:
     run.table("y-1d", ["", *yl], [["A x", *_nums(y)], ["torch conv1d", *_nums(y_torch)]],
               title="y = A x against torch's conv1d (cross-correlation)")
     run.table("transpose-1d", ["", *xl], [["x", *_nums(x)], ["A^T y", *_nums(aty)],
-                                          ["conv_transpose1d(y)", *_nums(aty_torch)],
-                                          ["A^+ y (pseudo-inverse)", *_nums(pinv)]],
-              title="A^T y next to x", note=why_not_x(A, x, aty))
+                                          ["torch", *_nums(aty_torch)],
+                                          ["A^+ y", *[v if isinstance(v, int) else f"{v:.3g}" for v in _nums(pinv)]]],
+              title="A^T y next to x (torch: conv_transpose1d of y; A^+ y: the pseudo-inverse, the smallest x "
+                    "that gives this y)", note=why_not_x(A, x, aty))
     run.progress(1, 2, phase="part", check=False)
 
     # --- 2-D
@@ -247,11 +248,10 @@ def run(p: ToeplitzParams, run: Run) -> None:
     run.figure("A-2d", "heatmap", title=f"doubly blocked matrix ({Ho * Wo} x {H * W}): vec(Y) = A vec(X)",
                z=B.tolist(), xlabels=cols, ylabels=rows, annotate=B.shape[1] <= 32, zlabel="entry")
     run.table("blocks-2d", ["output row", *[f"X row {r + 1}" for r in range(H)]],
-              [[f"Y row {i + 1}", *[f"T(K row {j + 1})" if j is not None else "0" for j in which[i]]]
-               for i in range(Ho)],
+              [[f"Y row {i + 1}", *[f"T{j + 1}" if j is not None else "0" for j in which[i]]] for i in range(Ho)],
               title="the blocks: which kernel row's 1-D Toeplitz matrix sits where",
-              note=f"T(K row j) is the {Wo} x {W} Toeplitz matrix of that row with stride {p.stride_2d} and padding "
-                   f"{p.padding_2d}")
+              note=f"Tj is the {Wo} x {W} Toeplitz matrix of row j of K (stride {p.stride_2d}, padding "
+                   f"{p.padding_2d}); 0 a block of zeros")
     run.figure("Y", "heatmap", title=f"Y = A vec(X), as {Ho} x {Wo} (torch conv2d: the same)", z=Y.tolist(),
                annotate=True, xlabels=[str(j + 1) for j in range(Wo)], ylabels=[str(i + 1) for i in range(Ho)])
     run.table("y-2d", ["row", "A vec(X)", "torch conv2d"],

@@ -84,13 +84,13 @@ class StackedAEParams(DeepParams):
                                                                 "learning rates below are its")
     pretrain_loss: Literal["mse", "bce"] = Field("mse", description="Pre-training loss (course: MSE; report: BCE)")
     pretrain_epochs: int = Field(10, ge=0, le=500, description="Pre-training epochs per layer (course: 10)")
-    pretrain_lr: float = Field(0.1, gt=0, le=100, description="SGD learning rate of pre-training (course: 0.1)")
+    pretrain_lr: float = Field(0.1, gt=0, le=100, description="Learning rate of pre-training (course: 0.1 with SGD)")
     classifier_epochs: int = Field(10, ge=0, le=500, description="Epochs of the head alone, encoders frozen "
                                                                  "(course: 10; variant course)")
-    classifier_lr: float = Field(1.0, gt=0, le=100, description="SGD learning rate of the head (course: 1)")
+    classifier_lr: float = Field(1.0, gt=0, le=100, description="Learning rate of the head (course: 1 with SGD)")
     finetune_epochs: int = Field(20, ge=0, le=1000, description="Fine-tuning epochs (course: 20), or end-to-end "
                                                                 "reconstruction epochs (variant report)")
-    finetune_lr: float = Field(1.0, gt=0, le=100, description="SGD learning rate of fine-tuning (course: 1) or "
+    finetune_lr: float = Field(1.0, gt=0, le=100, description="Learning rate of fine-tuning (course: 1 with SGD) or "
                                                               "of end-to-end reconstruction")
     batch_size: int = Field(128, ge=1, le=60_000, description="Mini-batch size (course: 128)")
     subset_seed: int = Field(42, ge=0, description="Seed that picks the random images (course: 42)")

@@ -111,7 +111,8 @@ def labbench_run(epochs: int, n_train: int, n_test: int, encoding_dim: int, batc
     if result.status != "ok":
         raise SystemExit(f"error: the labbench run ended {result.status}: {result.summary.get('message')}")
     m = result.summary["metrics"]
-    return {"train": m["train_s"], "total": total, "cpu": cpu, "course_loss": m["course_loss"], "course_test": m["course_test"]}
+    return {"train": m["train_s"], "total": total, "cpu": cpu, "course_loss": m["course_loss"],
+            "course_test": m["course_test"]}
 
 
 def main(argv=None) -> None:

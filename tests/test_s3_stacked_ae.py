@@ -84,7 +84,8 @@ def test_fine_tuning_beats_the_head_alone(mnist_data, tmp_path):
 
 def test_report_variant_against_the_same_stack_from_scratch(mnist_data, tmp_path):
     result, events = run_exercise("3.2-stacked-ae", tmp_path, variant="report", pretrain_loss="bce",
-                                  optimizer="adam", pretrain_lr=0.001, finetune_lr=0.001, train_limit=600, hidden=[64, 16],
+                                  optimizer="adam", pretrain_lr=0.001, finetune_lr=0.001, train_limit=600,
+                                  hidden=[64, 16],
                                   test_limit=100, batch_size=64, pretrain_epochs=1, finetune_epochs=2, show_digits=0)
     assert result.status == "ok", result.summary.get("message")
     m = result.summary["metrics"]

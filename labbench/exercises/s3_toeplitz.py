@@ -86,7 +86,8 @@ class ToeplitzParams(Params):
     def _kernel_fits(cls, v, info: ValidationInfo):
         x, k = (info.data or {}).get("x"), (info.data or {}).get("k")
         if x is not None and k is not None and len(k) > len(x) + 2 * v:
-            raise ValueError(f"the kernel k has {len(k)} entries but x with padding {v} has only {len(x) + 2 * v}: no output "
+            raise ValueError(f"the kernel k has {len(k)} entries but x with padding {v} has only {len(x) + 2 * v}: "
+                             "no output "
                              f"(pad by at least {(len(k) - len(x) + 1) // 2} or shorten k)")
         return v
 
@@ -97,7 +98,8 @@ class ToeplitzParams(Params):
         if X is not None and K is not None:
             for axis, nx, nk in (("rows", len(X), len(K)), ("columns", len(X[0]), len(K[0]))):
                 if nk > nx + 2 * v:
-                    raise ValueError(f"the kernel K has {nk} {axis} but X with padding {v} has only {nx + 2 * v}: no output")
+                    raise ValueError(f"the kernel K has {nk} {axis} but X with padding {v} has only {nx + 2 * v}: "
+                                     "no output")
         return v
 
 

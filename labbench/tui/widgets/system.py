@@ -102,7 +102,13 @@ class SystemPanel(Widget):
             return []
         ncol = self.columns(width)
         cell_w = (width - self.GAP * (ncol - 1)) // ncol
-        cells = [self._cell(r, cell_w) for r in rows]
+        # the sparklines line up: every value starts in the same column; the
+        # summaries go first when the panel is too narrow for them
+        summary = max(len(self._tail(r, True)) for r in rows) <= cell_w - self.LABEL_W - self.MIN_SPARK
+        cells = []
+        for k, r in enumerate(rows):
+            tail_w = max(len(self._tail(x, summary)) for x in rows[k % ncol::ncol])  # this column's longest
+            cells.append(self._cell(r, max(self.MIN_SPARK, cell_w - self.LABEL_W - tail_w), tail_w, summary))
         out = []
         for i in range(0, len(cells), ncol):
             line = Text(no_wrap=True, overflow="crop")
@@ -110,25 +116,23 @@ class SystemPanel(Widget):
                 if j:
                     line.append(" " * self.GAP)
                 line.append_text(cell)
+            line.rstrip()
             out.append(line)
         return out
 
-    def _cell(self, row, width: int) -> Text:
-        label, values, top, now, summary, style = row
-        tail = f" {now}" + (f" {summary}" if summary else "")
-        spark_w = max(self.MIN_SPARK, width - self.LABEL_W - len(tail))
-        if self.LABEL_W + spark_w + len(tail) > width and summary:  # too narrow: the summary goes first
-            tail = f" {now}"
-            spark_w = max(self.MIN_SPARK, width - self.LABEL_W - len(tail))
+    @staticmethod
+    def _tail(row, summary: bool) -> str:
+        _, _, _, now, text, _ = row
+        return f" {now}" + (f" {text}" if summary and text else "")
+
+    def _cell(self, row, spark_w: int, tail_w: int, summary: bool) -> Text:
+        label, values, top, now, text, style = row
         cell = Text(f"{label:<{self.LABEL_W}}", style="bold")
-        bars = sparkline(values, spark_w, top)
-        cell.append(bars.rjust(spark_w, " "), style=style)
+        cell.append(sparkline(values, spark_w, top).rjust(spark_w, " "), style=style)
         cell.append(f" {now}", style="bold")
-        if tail != f" {now}":
-            cell.append(f" {summary}", style="dim")
-        pad = width - cell.cell_len
-        if pad > 0:
-            cell.append(" " * pad)
+        if summary and text:
+            cell.append(f" {text}", style="dim")
+        cell.append(" " * (self.LABEL_W + spark_w + tail_w - cell.cell_len))
         return cell
 
     def get_content_height(self, container, viewport, width: int) -> int:

@@ -169,6 +169,32 @@ def test_recorder_samples_on_the_beat_and_stops_with_the_run(tmp_path):
     assert summary["interval_s"] == 0.1 and summary["cpus"] == os.cpu_count()
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="Linux /proc")
+def test_worker_processes_count_as_the_runs_cpu(tmp_path):
+    import subprocess
+
+    base, kids = sysmon.cpu_seconds()
+    assert kids == 0
+    run = Run(tmp_path)
+    mon = SystemMonitor(run, torch.device("cpu"), interval=0.1)
+    run.listeners.append(mon.on_event)
+    run.emit({"type": "start"})
+    child = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                              "while time.process_time() - t < 0.4: pass"])
+    assert inside_wait(lambda: sysmon._proc_cpu_seconds(child.pid) > 0.1, 30)
+    live, kids = sysmon.cpu_seconds()
+    assert kids == 1 and live - base >= 0.1  # a live child's time is the run's
+    assert inside_wait(lambda: any(e["type"] == "system" and e["values"].get("procs") == 1
+                                   for e in iter_events(tmp_path)), 10)
+    child.wait()
+    after, kids = sysmon.cpu_seconds()
+    assert kids == 0 and after - base >= 0.4  # reaped: its whole 0.4 s stays counted
+    summary = mon.stop()
+    run.close()
+    # the run's own thread slept: the CPU it shows is the child's
+    assert summary["cpu_mean_percent"] * (time.perf_counter() - mon._first[0]) / 100 >= 0.38
+
+
 def test_a_late_sample_is_dropped_and_never_holds_the_stop(tmp_path):
     run = Run(tmp_path)
     mon = SystemMonitor(run, torch.device("cpu"), interval=0.05)
@@ -198,7 +224,14 @@ def test_a_late_sample_is_dropped_and_never_holds_the_stop(tmp_path):
 
 def test_a_run_records_its_system_series_and_summary(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV_INTERVAL, "0.1")
+
+    def used():
+        t = os.times()
+        return time.process_time() + t.children_user + t.children_system
+
+    c0 = used()
     res = execute(busy_preset(seconds=0.6), tmp_path / "run")
+    mine = used() - c0
     assert res.status == "ok"
     events = list(iter_events(tmp_path / "run"))
     kinds = [e["type"] for e in events]
@@ -206,7 +239,10 @@ def test_a_run_records_its_system_series_and_summary(tmp_path, monkeypatch):
     assert [e["t"] for e in events] == sorted(e["t"] for e in events)  # whole lines, in time order
     s = res.summary["system"]
     assert s["samples"] == kinds.count("system") and s["interval_s"] == 0.1
-    assert s["rss_peak_mb"] > 10 and 20 < s["cpu_mean_percent"] <= 100 * os.cpu_count() + 5
+    assert s["rss_peak_mb"] > 10 and s["cpu_mean_percent"] <= 100 * os.cpu_count() + 5
+    # its CPU seconds are the busy loop's: most of what execute() used, never more
+    recorded = s["cpu_mean_percent"] / 100 * res.summary["wall_time_s"]
+    assert 0.5 * mine <= recorded <= mine + 0.05, (recorded, mine)
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["system"] == s
     # the headless summary table prints them
     from rich.console import Console

@@ -6,8 +6,10 @@ goes, a background thread appends a ``system`` event to ``events.jsonl``
 every ``interval`` seconds (default 2 s; ``LABBENCH_SYSMON_INTERVAL``, 0 or
 ``off`` turns it off) with what it read:
 
-- ``cpu_percent``  the run process's CPU use since the last sample (100 = one
-                   core busy, as ``top`` counts; all its threads together)
+- ``cpu_percent``  the run's CPU use since the last sample (100 = one core
+                   busy, as ``top`` counts): all the threads of the run
+                   process and of any worker processes it started
+- ``procs``        how many such worker processes run now (when there are any)
 - ``rss_mb``       its resident memory (MiB)
 - on a CUDA device, from torch: ``cuda_alloc_mb`` (tensors allocated now) and
   ``cuda_reserved_mb`` (what torch's caching allocator holds);
@@ -256,6 +258,51 @@ def _rss_reader():
         return lambda: None
 
 
+def _child_pids(pid: str | int = "self", depth: int = 2) -> list[int]:
+    """The live child processes (and theirs, to ``depth``) from Linux's
+    /proc/PID/task/*/children; [] where there is no such file."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                out += [int(x) for x in fh.read().split()]
+        except (OSError, ValueError):
+            continue
+    if depth > 1:
+        for child in list(out):
+            out += _child_pids(child, depth - 1)
+    return out
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") and "SC_CLK_TCK" in os.sysconf_names else 100
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (Linux /proc; 0 when gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime: fields 14 and 15 of stat
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cpu_seconds() -> tuple[float, int]:
+    """(CPU seconds used so far by this process, its finished children and
+    its live ones, how many live ones): the worker processes an exercise
+    starts (2.2's grid, data loaders) count as the run's. A child's time moves
+    from "live" to "finished" when it is reaped, so differences stay right."""
+    t = time.process_time()
+    done = os.times()
+    t += done.children_user + done.children_system
+    kids = _child_pids()
+    return t + sum(_proc_cpu_seconds(k) for k in kids), len(kids)
+
+
 # --------------------------------------------------------------- monitor
 class SystemMonitor:
     """Samples the machine for one run (see the module's text). Use
@@ -278,7 +325,7 @@ class SystemMonitor:
         self._thread: threading.Thread | None = None
         self._started = False
         self._closed = False
-        self._last = (time.perf_counter(), time.process_time())
+        self._last = (time.perf_counter(), cpu_seconds()[0])
         self._first = self._last
         self.samples = 0
         self.rss_peak = 0.0
@@ -346,7 +393,7 @@ class SystemMonitor:
         self._started = True
         if self.interval is None:
             return
-        self._first = self._last = (time.perf_counter(), time.process_time())
+        self._first = self._last = (time.perf_counter(), cpu_seconds()[0])
         if self.cuda:
             self._take_cuda_peak()  # the run's own peak: not an earlier run's in this process (a sweep)
             self.cuda_peak = 0.0
@@ -370,11 +417,13 @@ class SystemMonitor:
     def sample(self) -> dict:
         """One reading (see the module's text for the keys)."""
         values: dict = {}
-        wall, cpu = time.perf_counter(), time.process_time()
+        (cpu, kids), wall = cpu_seconds(), time.perf_counter()
         last_wall, last_cpu = self._last
         self._last = (wall, cpu)
         if wall - last_wall > 1e-3:
-            values["cpu_percent"] = round(100.0 * (cpu - last_cpu) / (wall - last_wall), 1)
+            values["cpu_percent"] = round(100.0 * max(0.0, cpu - last_cpu) / (wall - last_wall), 1)
+        if kids:
+            values["procs"] = kids  # worker processes of the run (their CPU is in cpu_percent)
         rss = self._rss()
         if rss is not None:
             values["rss_mb"] = round(rss / MB, 1)
@@ -441,7 +490,7 @@ class SystemMonitor:
 
     def summary(self) -> dict:
         wall = time.perf_counter() - self._first[0]
-        cpu = time.process_time() - self._first[1]
+        cpu = cpu_seconds()[0] - self._first[1]
         out: dict = {"interval_s": self.interval, "samples": self.samples}
         if wall > 0:
             out["cpu_mean_percent"] = round(100.0 * cpu / wall, 1)

@@ -386,13 +386,23 @@ def test_no_library_or_no_driver_is_silent(tmp_path, monkeypatch):
 
 
 # -------------------------------------------------------- doctor, picker
+def wide_cli(monkeypatch):
+    """The CLI printing at 200 columns, so a table row is one line."""
+    from rich.console import Console
+
+    from labbench import cli
+
+    monkeypatch.setattr(cli, "out", Console(width=200))
+    return cli.app
+
+
 def test_doctor_lists_each_gpu_with_memory_and_driver(monkeypatch):
-    from labbench.cli import app
+    app = wide_cli(monkeypatch)
 
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(utils=(92,)))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.delenv(ENV_INTERVAL, raising=False)
-    res = CliRunner().invoke(app, ["doctor"], env={"COLUMNS": "160"})
+    res = CliRunner().invoke(app, ["doctor"])
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
     gpu0 = next(line for line in lines if "cuda:0" in line)
@@ -404,10 +414,10 @@ def test_doctor_lists_each_gpu_with_memory_and_driver(monkeypatch):
 
 
 def test_doctor_without_nvml_says_why(monkeypatch, no_cuda_devices):
-    from labbench.cli import app
+    app = wide_cli(monkeypatch)
 
     monkeypatch.setitem(sys.modules, "pynvml", None)
-    res = CliRunner().invoke(app, ["doctor"], env={"COLUMNS": "160"})
+    res = CliRunner().invoke(app, ["doctor"])
     assert res.exit_code == 0, res.output
     assert "nvidia-ml-py is not installed" in res.output and "cuda:0" not in res.output
 

@@ -694,13 +694,14 @@ def gpu_inventory(usable: bool = False) -> tuple[list[GpuInfo], str | None]:
     return gpus, driver
 
 
-def gpu_choice_label(g: GpuInfo) -> str:
+def gpu_choice_label(g) -> str:
     """How the device picker lists a GPU: name, free memory, load."""
     parts = [f"{g.name} {g.label}"]
     if g.free_mb is not None:
         parts.append(f"{g.free_mb / 1024:.1f} GiB free")
-    if g.util is not None:
-        parts.append(f"{g.util:.0f}% busy")
+    util = getattr(g, "util", None)  # a devices.DeviceInfo (torch's list) has no load
+    if util is not None:
+        parts.append(f"{util:.0f}% busy")
     return ", ".join(parts)
 
 

@@ -157,6 +157,8 @@ def test_recorder_samples_on_the_beat_and_stops_with_the_run(tmp_path):
     t0 = events[0]["t"]
     for k, ev in enumerate(periodic, start=1):  # the k-th sample never comes before k intervals
         assert ev["t"] - t0 >= k * 0.1 - 0.01, (k, ev["t"] - t0)
+    gaps = [b["t"] - a["t"] for a, b in zip(periodic, periodic[1:])]
+    assert min(gaps) >= 0.05 - 0.01, gaps  # late ones restart the beat: never two in a bunch
     for ev in samples:
         assert 10 < ev["values"]["rss_mb"] < 1e6  # a Python process with torch: tens of MiB at least
         if not ev.get("final"):  # (the last one has no CPU figure when it comes right after a beat)

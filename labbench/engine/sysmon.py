@@ -406,8 +406,8 @@ class SystemMonitor:
             due += self.interval
             if self._halt.wait(max(0.0, due - time.monotonic())):
                 return
-            if time.monotonic() - due > self.interval:  # asleep too long (a suspended laptop): start again
-                due = time.monotonic()
+            if time.monotonic() - due > self.interval / 2:  # woken late (a busy machine, a suspended
+                due = time.monotonic()  # laptop): the beat starts again, so samples never bunch up
             try:
                 values = self.sample()
             except Exception:  # a reading that fails is skipped, never the run

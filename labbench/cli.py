@@ -443,8 +443,10 @@ def doctor():
 
     import torch
 
+    import os
+
     from .data import data_root
-    from .engine.devices import available_devices
+    from .engine.sysmon import doctor_rows
 
     table = Table(title="labbench doctor", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
@@ -452,9 +454,9 @@ def doctor():
     table.add_row("labbench", __version__)
     table.add_row("python", platform.python_version())
     table.add_row("torch", f"{torch.__version__} (CUDA {torch.version.cuda or 'none'})")
-    for dev in available_devices():
-        mem = f", {dev.free_mb:,} of {dev.total_mb:,} MiB free" if dev.total_mb else ""
-        table.add_row(dev.name, f"{dev.label}{mem}")
+    table.add_row("cpu", f"{platform.processor() or platform.machine() or 'CPU'}, {os.cpu_count()} cores")
+    for key, text in doctor_rows():  # each GPU with its memory and load, the driver, system sampling
+        table.add_row(key, text)
     if not torch.cuda.is_available():
         table.add_row("cuda", "[yellow]not available[/]: runs go on the CPU")
     root = data_root()

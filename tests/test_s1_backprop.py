@@ -6,6 +6,7 @@ import pytest
 from labbench.exercises.s1_backprop import autograd, chain_rule, forward, mse
 
 from .helpers import run_exercise
+from .stopping import after_step, run_stopped
 
 THETA = np.array([0.4, 0.2, -1.2, 0.7, -0.7, -0.7, 0.4, -0.5, 2.3])
 X1, X2, Y = np.array([1.0, 0.0, -1.0]), np.array([1.0, -2.0, 1.0]), np.array([-1.0, 1.0, 1.0])
@@ -47,3 +48,12 @@ def test_mismatched_data_lengths_are_a_clear_error():
 
     with pytest.raises(ParamsInvalid, match="same length"):
         preset_for_exercise("1.2-backprop", overrides=["x1=[1.0, 2.0]"])
+
+
+def test_stop_during_further_steps_keeps_the_summary(tmp_path):
+    result, events = run_stopped("1.2-backprop", tmp_path, after_step("mse", 10), lr=0.2, steps=500)
+    assert result.status == "interrupted"
+    m = result.summary["metrics"]
+    assert m["initial_mse"] == pytest.approx(1.8480, abs=1e-4) and m["final_mse"] < m["new_mse"]
+    steps = [e["step"] for e in events if e["type"] == "scalars"]
+    assert steps == list(range(0, 11))

@@ -12,6 +12,7 @@ from labbench.exercises import s1_optimizers as ex
 from labbench.nn import cpu_threads
 
 from .helpers import run_exercise
+from .stopping import after_step, run_stopped
 
 
 def test_surface_grid_and_model_size():
@@ -98,3 +99,50 @@ def test_same_seed_same_numbers():
         return r.metrics["test_mse"]
 
     assert once() == once()
+
+
+def test_stop_during_the_second_optimiser_evaluates_both_and_skips_the_rest(tmp_path):
+    result, events = run_stopped("1.3-optimizers", tmp_path, after_step("loss/Adam lr 0.001 bs 400", 7), epochs=30,
+                                 hidden1=10, optimizers=["sgd lr=0.05 bs=1600", "adam bs=400", "lbfgs bs=1600"])
+    assert result.status == "interrupted"
+    table = next(e for e in events if e["type"] == "table" and e["name"] == "results")
+    assert [r[0] for r in table["rows"]] == ["SGD lr 0.05 bs 1600", "Adam lr 0.001 bs 400"]
+    assert [r[1] for r in table["rows"]] == [30, 7]
+    m = result.summary["metrics"]
+    assert 0 < m["adam_lr_0.001_bs_400_test_mse"] < 1 and "lbfgs_lr_1_bs_1600_test_mse" not in m
+    assert any("lbfgs bs=1600 not run" in e.get("text", "") for e in events)
+
+
+def test_lbfgs_settings_parse_and_wrong_ones_say_why():
+    s = ex.parse_optimizer("lbfgs max_iter=20 history=10")
+    assert s.extra == {"max_iter": 20, "history": 10}
+    assert s.label(1600) == "LBFGS lr 1 max_iter 20 history 10 bs 1600"
+    opt = ex.make_opt(s, [torch.zeros(3, requires_grad=True)], {})
+    assert opt.defaults["max_iter"] == 20 and opt.defaults["history_size"] == 10
+    assert opt.defaults["line_search_fn"] == "strong_wolfe"
+    assert ex.make_opt(ex.parse_optimizer("lbfgs"), [torch.zeros(3, requires_grad=True)], {}).defaults["max_iter"] == 1
+    with pytest.raises(ValueError, match="max_iter is a setting of lbfgs only"):
+        ex.parse_optimizer("adam max_iter=3")
+    with pytest.raises(ValueError, match="history must be a whole number >= 1"):
+        ex.parse_optimizer("lbfgs history=0")
+
+
+def test_the_course_lbfgs_goes_flat_and_two_iterations_do_not(tmp_path):
+    """Seed 0, Net3L 50x50: one LBFGS iteration per epoch stops moving (a
+    failed line search is repeated for ever); two keep going."""
+    result, events = run_exercise("1.3-optimizers", tmp_path, epochs=90,
+                                  optimizers=["lbfgs bs=1600", "lbfgs max_iter=2 bs=1600"])
+    m = result.summary["metrics"]
+    assert 30 <= m["lbfgs_lr_1_bs_1600_flat_from"] <= 65
+    assert "lbfgs_lr_1_max_iter_2_bs_1600_flat_from" not in m
+    assert m["lbfgs_lr_1_max_iter_2_bs_1600_test_mse"] < 0.7 * m["lbfgs_lr_1_bs_1600_test_mse"]
+    table = next(e for e in events if e["type"] == "table" and e["name"] == "results")
+    assert table["rows"][0][-1].startswith("flat @") and table["rows"][1][-1] == "ok"
+
+
+def test_stalled_since_needs_a_long_flat_tail():
+    flat = torch.tensor([5.0, 4.0, 3.0] + [2.0] * 30, dtype=torch.float64)
+    assert ex.stalled_since(flat) == 4
+    assert ex.stalled_since(flat[:20]) is None  # too short to tell
+    moving = torch.linspace(3, 2, 60, dtype=torch.float64)
+    assert ex.stalled_since(moving) is None

@@ -11,6 +11,7 @@ from labbench.engine.params import ParamsInvalid, validate_params
 from labbench.exercises import s1_personal_regression as ex
 
 from .helpers import run_exercise
+from .stopping import after_step, run_stopped
 
 from .helpers import SHARED_DATA as SHARED
 
@@ -79,3 +80,17 @@ def test_early_stopping_marks_the_epoch_and_restores_the_best(course_data, tmp_p
     # the restored weights are those of the best validation epoch
     assert m["val_mse"] == pytest.approx(min(val), rel=1e-4)
     assert int(np.argmin(val)) + 1 == m["best_epoch"]
+
+
+def test_stop_after_epoch_3_restores_the_best_and_still_tests(course_data, tmp_path):
+    result, events = run_stopped("1.4-personal-regression", tmp_path, after_step("loss/val", 3), model="report")
+    assert result.status == "interrupted"
+    m = result.summary["metrics"]
+    assert m["epochs_run"] == 3 and 1 <= m["best_epoch"] <= 3
+    assert 0 < m["test_mse"] < 1.0 and m["test_half_mse"] == pytest.approx(m["test_mse"] / 2)
+    names = {e["name"] for e in events if e["type"] in ("figure", "table")}
+    assert {"loss", "prediction", "test-error", "errors"} <= names
+
+
+def test_report_model_defaults_are_the_sweeps_closest_setting():
+    assert ex.MODELS["report"]["lr"] == 0.003 and ex.MODELS["report"]["batch_size"] == 64

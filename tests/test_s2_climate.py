@@ -13,6 +13,7 @@ from labbench.engine.events import load_artifact
 from labbench.exercises.s2_climate import chronological_split, make_lagged
 
 from .helpers import run_exercise
+from .stopping import run_stopped
 
 HEADER = "dt,AverageTemperature,AverageTemperatureUncertainty,City,Country,Latitude,Longitude\n"
 
@@ -154,3 +155,26 @@ def test_lag_sweep_marks_the_best_lag(shared_data, tmp_path):
     best = fig["data"]["x"][int(np.argmin(errs))]
     assert fig["data"]["markers"][0]["x"] == best == result.summary["metrics"]["best_lag"]
     assert result.summary["metrics"]["test_mse"] < result.summary["metrics"]["test_mse_seasonal_naive"]
+
+
+def test_stop_during_the_lag_sweep_forecasts_with_the_best_lag_so_far(shared_data, tmp_path):
+    when = lambda e: e["type"] == "scalars" and "mse/validation" in e["values"] and e["step"] >= 4  # noqa: E731
+    result, events = run_stopped("2.1-climate-forecast", tmp_path, when, city="Brussels", source="era-interim",
+                                 model="svr", lag_min=1, lag_max=30)
+    assert result.status == "interrupted"
+    m = result.summary["metrics"]
+    assert 1 <= m["best_lag"] <= 4 and m["test_mse"] > 0
+    assert any("stopped during the lag sweep" in e.get("text", "") for e in events)
+    fig = next(e for e in events if e["type"] == "figure" and e["name"] == "lag-sweep")
+    assert fig["data"]["x"] == [1, 2, 3, 4]
+
+
+def test_stop_during_the_network_still_forecasts(shared_data, tmp_path):
+    when = lambda e: e["type"] == "scalars" and "loss/train (scaled)" in e["values"] and e["step"] >= 5  # noqa: E731
+    result, events = run_stopped("2.1-climate-forecast", tmp_path, when, city="Rio De Janeiro", model="torch-mlp",
+                                 lag_sweep=False, lag=12, epochs=200)
+    assert result.status == "interrupted"
+    m = result.summary["metrics"]
+    assert m["test_mse"] > 0 and "test_mse_seasonal_naive" in m
+    losses = [e for e in events if e["type"] == "scalars" and "loss/train (scaled)" in e["values"]]
+    assert len(losses) == 5

@@ -84,3 +84,24 @@ def test_bundling_keeps_every_cell_once():
     tasks = ex.bundle(cells, est, n_workers=2)
     assert sorted(c["index"] for t in tasks for c in t) == list(range(20))
     assert tasks[0][0]["index"] == 19  # the most expensive goes first
+
+
+def test_the_reports_cell_sits_next_to_the_best_here_with_its_spread(shared_data, tmp_path):
+    result, events = run_exercise("2.2-mlp-classify", tmp_path, dataset="ionosphere", solvers=["adam"],
+                                  activations=["relu", "identity"], hidden=[[20, 20], [100, 100]], workers=1,
+                                  spread_seeds=3)
+    assert result.status == "ok", result.summary.get("message")
+    grid = next(e for e in events if e["type"] == "table" and e["name"] == "grid")
+    notes = {(r[1], r[2], r[3]): r[-1] for r in grid["rows"]}
+    assert "report's best: val 0.946, test 0.930" in notes[("adam", "relu", "(100,100)")]
+    assert grid["rows"][0][-1].startswith("best here")
+    table = next(e for e in events if e["type"] == "table" and e["name"] == "report-vs-here")
+    rows = table["rows"]
+    assert rows[0][:4] == ["adam/relu (100,100)", "report", 0.946, 0.930]
+    assert rows[1][0] == "adam/relu (100,100)" and rows[1][1] == "seed 0"
+    m = result.summary["metrics"]
+    # the seed-0 refit of the report's cell is the grid's own cell
+    grid_val = next(r[4] for r in grid["rows"] if (r[1], r[2], r[3]) == ("adam", "relu", "(100,100)"))
+    assert m["report_cell_val_acc"] == pytest.approx(grid_val, abs=1e-4)
+    assert 0.8 < m["report_cell_test_acc_mean"] < 1 and 0 <= m["report_cell_test_acc_sd"] < 0.1
+    assert "seeds 0-2" in table["columns"][-1] and "±" in rows[1][-1]

@@ -10,6 +10,7 @@ from labbench.engine import Run
 from labbench.exercises.s2_som import train_som
 
 from .helpers import run_exercise
+from .stopping import run_stopped
 
 
 @pytest.mark.parametrize("order", ["batch", "random"])
@@ -66,3 +67,12 @@ def test_bad_settings_fail_with_a_message(tmp_path):
     result, _ = run_exercise("2.3-som", tmp_path, mode="iris-umatrix", rows=1, iterations=10)
     assert result.status == "failed"
     assert "pca needs" in result.summary["message"]
+
+
+def test_stop_mid_training_still_scores_the_map(tmp_path):
+    when = lambda e: e["type"] == "progress" and e.get("phase") == "iteration" and e["step"] >= 100  # noqa: E731
+    result, events = run_stopped("2.3-som", tmp_path, when, mode="iris-cluster")
+    assert result.status == "interrupted"
+    assert 0 <= result.summary["metrics"]["nmi"] <= 1
+    assert any("stopped after iteration" in e.get("text", "") for e in events)
+    assert result.summary["steps_done"] < 500

@@ -145,16 +145,14 @@ def run(p: BackpropParams, run: Run) -> None:
               title=f"After one step: MSE {loss0:.4f} -> {loss1:.4f}")
     run.scalars(0, {"mse": loss0}, check=False)
     run.scalars(1, {"mse": loss1})
-    run.progress(1, p.steps, phase="step")
 
-    # --- further steps (optional): the loss curve of plain gradient descent
+    # --- further steps (optional): the loss curve of plain gradient descent (Stop ends it, the summary stays)
     theta_k, loss_k = new, loss1
-    for step in range(2, p.steps + 1):
+    for step in run.epochs(p.steps, start=2, phase="step"):
         g, _ = chain_rule(theta_k, x1, x2, y)
         theta_k = theta_k - p.lr * g
         loss_k = mse(forward(theta_k, x1, x2)["y_hat"], y)
         run.scalars(step, {"mse": loss_k})
-        run.progress(step, p.steps, phase="step")
 
     run.summary(initial_mse=loss0, new_mse=loss1, final_mse=loss_k,
                 max_grad_difference=diff, y_hat=terms["y_hat"].tolist())

@@ -20,20 +20,36 @@ from ..nn import batch_indices, make_generator
 DESCRIPTION = """
 A **perceptron** without activation is linear regression trained by gradient
 descent. On `y = -sin(0.8·π·x)` for 50 points of [0, 3] it can at best reach
-the **least-squares optimum** (MSE 0.4235 with π; 0.0352 without, as in the
-course notebook). The learning rate decides how it gets there:
+the **least-squares optimum**: MSE 0.4235 with π, 0.0352 without (the course
+notebook's target).
 
-* lr 0.2 reaches the optimum in about 25 epochs, lr 0.02 in about 37;
-* lr 0.0002 crawls (MSE about 0.444 after 2000 epochs);
-* lr 0.25 oscillates and converges slowly; **lr 0.3 diverges** - labbench
-  ends such a run as *diverged* and says at which epoch.
+The course trains it on the full batch (batch 50), so the loss is a quadratic
+bowl in (w, b) whose curvature (Hessian) has eigenvalues 0.408 and 7.65:
+
+* a learning rate above 2/7.65 = 0.261 overshoots along the steep direction:
+  lr 0.25 oscillates and converges slowly, **lr 0.3 diverges** - labbench ends
+  such a run as *diverged* and says at which epoch;
+* along the flat direction the error shrinks by 1 - lr·0.408 per epoch:
+  0.918 at lr 0.2, but 0.992 at lr 0.02 and 0.99992 at lr 0.0002.
+
+So how soon a run reaches the optimum (within 0.001) depends on where it
+starts. From labbench's seed-0 start (w -1.43, b 0; preset
+`1.1-perceptron-lr-sweep`) lr 0.2 takes 35 epochs, lr 0.02 takes 348, and lr
+0.0002 is still at MSE 0.647 after 2000 epochs. The report's lr 0.2 in about 25
+epochs, lr 0.02 in about 37 and lr 0.0002 at about 0.444 after 2000 epochs
+(report) are what gradient descent does from starts that lie mostly along the
+steep direction - Keras draws a new start for every model. The preset
+`1.1-perceptron-start-sweep` sets the start (`init_w`, with b 0): from w 0,
+lr 0.2 takes 25 epochs; from w 1.3, lr 0.02 takes 33; from w 0.35, lr 0.0002
+ends at 0.444.
 
 The **two-layer** net (10 sigmoid units, Adam lr 0.1, 300 epochs, batch 25) can
-follow the curve; its loss is best seen on a log scale.
+follow the curve; its loss is drawn on a log scale, as the course notebook
+plots the log of the loss.
 
 Questions: why does a linear unit stop at 0.4235? Which learning rates are
 stable, and why does the bound depend on the data (the largest eigenvalue of
-the input's second-moment matrix)?
+the input's second-moment matrix)? Why does the start matter so much at lr 0.02?
 """
 
 COURSE = {
@@ -54,6 +70,9 @@ class PerceptronParams(Params):
     optimizer: Optional[Literal["sgd", "adam"]] = Field(
         None, description="Optimiser (unset: SGD perceptron, Adam two-layer)")
     hidden: int = Field(10, ge=1, le=10_000, description="Hidden sigmoid units of the two-layer net")
+    init_w: Optional[float] = Field(None, description="Perceptron: starting weight (unset: Keras' Glorot-uniform "
+                                                      "draw from the seed)")
+    init_b: float = Field(0.0, description="Perceptron: starting bias (Keras starts at 0)")
 
 
 def dataset_generation(n_points: int = 50, use_pi: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,6 +88,14 @@ def least_squares(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float
     w, b = sol[0, 0].item(), sol[1, 0].item()
     mse = torch.mean((A @ sol - y) ** 2).item()
     return w, b, mse
+
+
+def loss_curvature(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (ascending) and eigenvectors of the perceptron's MSE Hessian
+    2/n [x 1]^T [x 1]: full-batch gradient descent shrinks the error along
+    eigenvector i by |1 - lr * eigenvalue_i| per epoch."""
+    A = torch.cat([x, torch.ones_like(x)], dim=1)
+    return torch.linalg.eigh(2.0 * A.T @ A / len(x))
 
 
 def make_model(kind: str, hidden: int) -> torch.nn.Module:
@@ -92,15 +119,24 @@ def settings(p: PerceptronParams, kind: str) -> dict:
     return s
 
 
-def train(kind: str, p: PerceptronParams, x, y, run: Run, step0: int, total: int, gen) -> tuple[torch.nn.Module, list]:
+def train(kind: str, p: PerceptronParams, x, y, run: Run, gen) -> tuple[torch.nn.Module, list, tuple | None]:
+    """Train one model; returns it, its loss per epoch and (perceptron) its start (w, b)."""
     s = settings(p, kind)
     model = make_model(kind, p.hidden).to(x.device)
+    start = None
+    if kind == "perceptron":
+        with torch.no_grad():
+            if p.init_w is not None:
+                model.weight.fill_(p.init_w)
+            model.bias.fill_(p.init_b)
+        start = (model.weight.item(), model.bias.item())
     opt_cls = torch.optim.SGD if s["optimizer"] == "sgd" else torch.optim.Adam
     opt = opt_cls(model.parameters(), lr=s["lr"])
     run.text(f"{kind}: {s['optimizer']} lr {s['lr']}, {s['epochs']} epochs, batch {s['batch_size']}")
     losses = []
     refresh = max(1, s["epochs"] // 20)
-    for epoch in range(1, s["epochs"] + 1):
+    phase = "epoch" if p.model != "both" else f"{kind} epoch"
+    for epoch in run.epochs(s["epochs"], phase=phase):
         # Keras-style epoch loss: the mean of the batch losses seen while training.
         total_loss = torch.zeros((), dtype=x.dtype, device=x.device)
         for idx in batch_indices(len(x), s["batch_size"], generator=gen, device=x.device):
@@ -112,12 +148,11 @@ def train(kind: str, p: PerceptronParams, x, y, run: Run, step0: int, total: int
         epoch_loss = (total_loss / len(x)).item()
         losses.append(epoch_loss)
         run.scalars(epoch, {f"loss/{kind}": epoch_loss})
-        run.progress(step0 + epoch, total)
         if epoch % refresh == 0 or epoch == s["epochs"]:
             with torch.no_grad():
                 run.figure("fit", "line", title=f"{kind} fit (epoch {epoch})", xlabel="x", ylabel="y",
                            x=x[:, 0], series={"data": y[:, 0], kind: model(x)[:, 0]})
-    return model, losses
+    return model, losses, start
 
 
 def run(p: PerceptronParams, run: Run) -> None:
@@ -131,17 +166,15 @@ def run(p: PerceptronParams, run: Run) -> None:
     run.text(f"least-squares optimum: w = {w_opt:.4f}, b = {b_opt:.4f}, MSE = {mse_opt:.4f}")
     run.summary(optimum_mse=mse_opt, optimum_w=w_opt, optimum_b=b_opt)
     kinds = ["perceptron", "two-layer"] if p.model == "both" else [p.model]
-    total = sum(settings(p, k)["epochs"] for k in kinds)
-    run.progress(0, total)
     gen = make_generator(run.seed)
 
     # --- models and training
     fits = {"data": y[:, 0]}
     metrics: dict[str, float] = {}
-    step0 = 0
     for kind in kinds:
-        model, losses = train(kind, p, x, y, run, step0, total, gen)
-        step0 += len(losses)
+        model, losses, start = train(kind, p, x, y, run, gen)
+        if not losses:  # stopped before the first epoch
+            break
         with torch.no_grad():
             pred = model(x)
             final = torch.mean((pred - y) ** 2).item()
@@ -150,12 +183,14 @@ def run(p: PerceptronParams, run: Run) -> None:
         metrics[f"{prefix}final_mse"] = final
         metrics[f"{prefix}final_loss"] = losses[-1]
         if kind == "perceptron":
-            metrics["w"] = model.weight.item()
-            metrics["b"] = model.bias.item()
-            hit = next((i + 1 for i, v in enumerate(losses) if v <= mse_opt + 1e-3), None)
-            if hit is not None:
-                metrics["epoch_at_optimum"] = hit
+            metrics.update(perceptron_metrics(p, model, losses, start, x, mse_opt, (w_opt, b_opt), run))
+        else:
+            run.figure("loss-two-layer", "line", title="two-layer net: training loss (log scale, as the course plots "
+                       "log(loss))", x=list(range(1, len(losses) + 1)), series={"two-layer": losses},
+                       xlabel="epoch", ylabel="MSE (log scale)", logy=True)
         run.summary(**metrics)
+        if run.stopped_early:  # Stop: evaluate what was trained, start nothing new
+            break
 
     # --- pictures
     run.figure("fit", "line", title="data and fitted curves", x=x[:, 0], series=fits, xlabel="x", ylabel="y")
@@ -165,6 +200,30 @@ def run(p: PerceptronParams, run: Run) -> None:
               + [[k, v] for k, v in gap.items()], title="Perceptron vs least squares")
     if not np.isfinite(list(gap.values())).all():  # pragma: no cover - the divergence check stops this earlier
         run.text("the fit is not finite", level="warning")
+
+
+def perceptron_metrics(p: PerceptronParams, model, losses: list, start: tuple, x, mse_opt: float, opt: tuple,
+                       run: Run) -> dict:
+    """Where the perceptron started, how far it got, and the two rates of
+    full-batch gradient descent (flat and steep direction of the loss)."""
+    s = settings(p, "perceptron")
+    eigval, eigvec = loss_curvature(x)
+    offset = eigvec.T @ torch.tensor([start[0] - opt[0], start[1] - opt[1]], dtype=eigvec.dtype, device=eigvec.device)
+    out = {"w": model.weight.item(), "b": model.bias.item(), "start_w": start[0], "start_b": start[1],
+           "hessian_eig_min": eigval[0].item(), "hessian_eig_max": eigval[1].item(),
+           "flat_factor_per_epoch": abs(1 - s["lr"] * eigval[0].item()),
+           "steep_factor_per_epoch": abs(1 - s["lr"] * eigval[1].item()),
+           "start_offset_flat": offset[0].item(), "start_offset_steep": offset[1].item()}
+    hit = next((i + 1 for i, v in enumerate(losses) if v <= mse_opt + 1e-3), None)
+    if hit is not None:
+        out["epoch_at_optimum"] = hit
+    if s["batch_size"] >= len(x):
+        run.text(f"start w {start[0]:.3f}, b {start[1]:.3f}: offset from the optimum "
+                 f"{out['start_offset_flat']:+.3f} along the flat direction (eigenvalue {out['hessian_eig_min']:.3f}, "
+                 f"shrinks x{out['flat_factor_per_epoch']:.4f} per epoch at lr {s['lr']:g}), "
+                 f"{out['start_offset_steep']:+.3f} along the steep one (eigenvalue {out['hessian_eig_max']:.3f}, "
+                 f"x{out['steep_factor_per_epoch']:.4f})")
+    return out
 
 
 EXERCISE = Exercise(

@@ -42,7 +42,7 @@ undirected weights W1 (pixels to h1) and W2 (h1 to h2): h1 hears both the
 image and h2. Exact inference is intractable, so training has two parts:
 
 1. **greedy pre-training**: an RBM on the pixels, then an RBM on its hidden
-   activations (the same RBM code as 4.1-rbm), which start the DBM's weights;
+   activations (the same RBM code as `4.1-rbm`), which start the DBM's weights;
 2. **joint training**: for each batch, **mean-field inference** finds q(h1),
    q(h2) by iterating h1 = sigmoid(W1 v + W2' h2 + b1), h2 = sigmoid(W2 h1 +
    b2) to a fixed point (the data statistics), and **persistent Gibbs chains**
@@ -55,7 +55,9 @@ Shown: the first layer's filters (rows of W1), the second layer's **effective
 filters** W1' W2 (what each h2 unit looks for in pixel space: larger, more
 digit-like strokes), the persistent chains during training, and **samples**
 after `sample_sweeps` Gibbs sweeps of the DBM next to those of the layer-1 RBM
-started from the same noise. Curves: the pseudo-likelihood of each RBM during
+(`sample_from`: each model's persistent chains, as the course samples its
+DBM after one step (course), or the same test images or noise for both; more
+sweeps show how far each model's chains wander). Curves: the pseudo-likelihood of each RBM during
 pre-training, and the DBM's mean-field reconstruction error.
 
 Questions (course): how do the first- and second-layer filters differ? Are
@@ -83,8 +85,12 @@ class DbmParams(Params):
     mf_steps: int = Field(10, ge=1, le=1000, description="Mean-field iterations per batch")
     n_chains: int = Field(100, ge=1, le=10_000, description="Persistent Gibbs chains (fantasy particles)")
     chain_sweeps: int = Field(1, ge=1, le=100, description="Gibbs sweeps of the chains per update")
-    sample_sweeps: int = Field(200, ge=1, le=100_000, description="Gibbs sweeps for the final samples")
+    sample_sweeps: int = Field(1, ge=0, le=100_000, description="Gibbs sweeps for the final samples (course: 1)")
     n_samples: int = Field(64, ge=1, le=1000, description="Samples shown from each model")
+    sample_from: Literal["chains", "test", "noise"] = Field(
+        "chains", description="Start the sample chains at the persistent chains of training (the course samples "
+                              "its DBM's), the first test images (the RBM notebook's start) or noise with each "
+                              "pixel's mean intensity")
     train_limit: Optional[int] = Field(None, ge=1, description="Use only the first N training images")
     test_limit: Optional[int] = Field(2000, ge=1, description="Test images for the curves (first N)")
     checkpoint_every: Optional[int] = Field(
@@ -189,21 +195,18 @@ class DBM(torch.nn.Module):
         return bernoulli(pv, generator), h1, bernoulli(self.h2_given(h1), generator), pv
 
 
-def rbm_samples(rbm: RBM, v: torch.Tensor, sweeps: int, generator) -> torch.Tensor:
-    """P(v | h) after ``sweeps`` Gibbs steps of an RBM from ``v``."""
+def rbm_samples(rbm: RBM, h: torch.Tensor, sweeps: int, generator) -> torch.Tensor:
+    """P(v | h) after ``sweeps`` Gibbs steps h -> v -> h of an RBM from the hidden state ``h``."""
+    pv = rbm.visible_probs(h)
     for _ in range(int(sweeps)):
-        h = rbm.sample_hidden(v, generator)
+        h = rbm.sample_hidden(bernoulli(pv, generator), generator)
         pv = rbm.visible_probs(h)
-        v = bernoulli(pv, generator)
     return pv
 
 
-@torch.no_grad()
-def dbm_samples(dbm: DBM, v: torch.Tensor, sweeps: int, generator) -> torch.Tensor:
-    """P(v | h1) after ``sweeps`` Gibbs sweeps of the DBM from ``v`` (h2 from a
-    bottom-up pass)."""
-    h1 = bernoulli(torch.sigmoid(v @ dbm.W1.t() + dbm.b1), generator)
-    h2 = bernoulli(dbm.h2_given(h1), generator)
+def dbm_samples(dbm: DBM, v, h1, h2, sweeps: int, generator) -> torch.Tensor:
+    """P(v | h1) after ``sweeps`` Gibbs sweeps of the DBM from (v, h1, h2)."""
+    pv = dbm.v_given(h1)
     for _ in range(int(sweeps)):
         v, h1, h2, pv = dbm.gibbs_sweep(v, h1, h2, generator)
     return pv
@@ -240,7 +243,7 @@ def run(p: DbmParams, run: Run) -> None:
                    generators={"gibbs": gen})
     state = run.resumable(**objects, extra=state, every=p.checkpoint_every)  # restores a resumed run
 
-    with cpu_threads(one_thread_if_small(p.batch_size, 784, max(n1, n2)), dev), torch.no_grad():
+    with cpu_threads(one_thread_if_small(p.batch_size, n1, max(784, n2)), dev), torch.no_grad():
         # --- phase 1: greedy pre-training, layer by layer, each epoch checkpointed
         pretrain(p, run, 1, rbm1, lambda v: v, x, x_test, state, objects, gen)
         pretrain(p, run, 2, rbm2, rbm1.hidden_probs, x, x_test, state, objects, gen)
@@ -329,10 +332,25 @@ def show(p: DbmParams, run: Run, rbm1: RBM, dbm: DBM, x_test, state: dict, dev, 
                "params": sum(t.numel() for t in dbm.parameters()),
                "pretrain_s": state["seconds"]["pretrain"], "joint_s": state["seconds"]["joint"],
                "pl_rbm1": float(rbm1.pseudo_likelihood(x_test, flip_indices(len(x_test), 784, run.seed)).mean())}
-    noise = bernoulli(torch.full((p.n_samples, 784), 0.5, device=dev), device_generator(run.seed + 7, dev))
-    rbm_v = rbm_samples(rbm1, noise, p.sample_sweeps, device_generator(run.seed + 8, dev))
+    # the sample chains' start: the persistent chains training ended with (the course samples its DBM's), the
+    # first test images (the RBM notebook's start) or noise with each pixel's mean intensity
+    n = p.n_samples
+    gen_start, gen_rbm, gen_dbm = (device_generator(run.seed + k, dev) for k in (7, 8, 8))
+    rbm_chain = state["rbm_chains"][0]
+    if p.sample_from == "chains" and rbm_chain is not None:
+        h_rbm, rbm_where = rbm_chain[:n].to(dev), "its persistent chains"
+    else:
+        h_rbm, rbm_where = None, None
+    if p.sample_from == "noise":
+        mean = x_test.mean(0, keepdim=True).expand(n, -1).contiguous()
+        v0, where = bernoulli(mean, gen_start), "noise"
+    else:
+        v0, where = x_test[:n], f"the first {min(n, len(x_test))} test images"
+    if h_rbm is None:
+        h_rbm, rbm_where = rbm1.sample_hidden(v0, gen_rbm), rbm_where or where
+    rbm_v = rbm_samples(rbm1, h_rbm, p.sample_sweeps, gen_rbm)
     run.images("rbm-samples", rbm_v.reshape(-1, 28, 28), ncols=8,
-               title=f"RBM (layer 1, 784-{n1}): P(v | h) after {p.sample_sweeps} Gibbs steps from noise")
+               title=f"RBM (layer 1, 784-{n1}): P(v | h) after {p.sample_sweeps} Gibbs steps from {rbm_where}")
     if not state["composed"]:  # stopped during pre-training
         run.images("filters-rbm1", filters_as_images(rbm1.weight, n=100), ncols=10,
                    title="RBM 1 (pre-training was stopped): its first 100 filters")
@@ -342,9 +360,15 @@ def show(p: DbmParams, run: Run, rbm1: RBM, dbm: DBM, x_test, state: dict, dev, 
                title="DBM: the first 100 filters of the first layer (rows of W1)")
     run.images("filters-W1W2", filters_as_images(dbm.W2 @ dbm.W1, n=100), ncols=10,
                title="DBM: the first 100 effective filters of the second layer (W1' W2)")
-    dbm_v = dbm_samples(dbm, noise, p.sample_sweeps, device_generator(run.seed + 8, dev))
+    if p.sample_from == "chains" and state["chains"] is not None:
+        v, h1, h2 = (t[:n].to(dev) for t in state["chains"])
+        where = "the persistent chains"
+    else:
+        v, h1 = v0, bernoulli(torch.sigmoid(v0 @ dbm.W1.t() + dbm.b1), gen_dbm)
+        h2 = bernoulli(dbm.h2_given(h1), gen_dbm)
+    dbm_v = dbm_samples(dbm, v, h1, h2, p.sample_sweeps, gen_dbm)
     run.images("dbm-samples", dbm_v.reshape(-1, 28, 28), ncols=8,
-               title=f"DBM (784-{n1}-{n2}): P(v | h1) after {p.sample_sweeps} Gibbs sweeps from the same noise")
+               title=f"DBM (784-{n1}-{n2}): P(v | h1) after {p.sample_sweeps} Gibbs sweeps from {where}")
     mu1, mu2 = dbm.mean_field(x_test, p.mf_steps)
     metrics["recon_test"] = float(((dbm.v_given(mu1) - x_test) ** 2).mean())
     # how far q(h1) is from its fixed point after mf_steps iterations (0 at convergence)

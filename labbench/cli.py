@@ -116,7 +116,9 @@ def main_callback(
             out.print("\nRun one with [bold]labbench run EXERCISE_ID[/] or [bold]labbench run PRESET.toml[/]; "
                       "[bold]labbench show EXERCISE_ID[/] explains it.")
             return
-        run_app(runs_dir=runs_dir)
+        code = run_app(runs_dir=runs_dir)
+        if code:
+            raise typer.Exit(code)  # a crash of the lab bench is not a clean quit
 
 
 @app.command("list")
@@ -217,13 +219,22 @@ def presets_validate(files: List[Path] = typer.Argument(..., help="Preset files 
 
 @presets_app.command("list")
 def presets_list():
-    """List the shipped presets by exercise."""
-    from .engine.presets import list_presets
+    """List the shipped presets and your own ($LABBENCH_PRESETS, where the lab bench saves them) by exercise."""
+    from .engine.presets import list_presets, shipped_presets_dir
+    from .tui.paths import user_presets_dir
 
-    for ex_id, paths in list_presets().items():
+    shipped = list_presets([shipped_presets_dir()])
+    user_dir = user_presets_dir()
+    mine = list_presets([user_dir])
+    for ex_id in [e for e in shipped] + [e for e in mine if e not in shipped]:
         out.print(f"[cyan]{ex_id}[/]")
-        for p in paths:
-            out.print(f"  {_short_path(p)}", highlight=False)
+        for p in shipped.get(ex_id, []):
+            out.print(f"  {_short_path(p)}", highlight=False, soft_wrap=True)
+        for p in mine.get(ex_id, []):
+            out.print(f"  {_short_path(p)}  [dim](yours)[/]", highlight=False, soft_wrap=True)
+    if not mine:
+        out.print(f"[dim]no presets of your own in {user_dir} (the lab bench's ctrl+s saves there; "
+                  "$LABBENCH_PRESETS moves it)[/]", highlight=False, soft_wrap=True)
 
 
 def _load_target(target: str, overrides, sweep_overrides=None, seed=None, device=None):

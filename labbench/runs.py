@@ -75,6 +75,29 @@ def _pid_alive(pid) -> bool:
     return True
 
 
+def is_live(run_dir: Path | str) -> bool:
+    """True while the process that writes ``run_dir`` is running: the pid in
+    its meta.json exists on this host and started no later than the run did
+    (a pid the system reused for a newer process fails that)."""
+    import datetime as _dt
+    import socket
+
+    from .engine.procs import process_start_time
+
+    run_dir = Path(run_dir)
+    if (read_json(run_dir / SUMMARY) or {}).get("status", "running") != "running":
+        return False
+    meta = read_json(run_dir / META) or {}
+    if meta.get("hostname") not in (None, socket.gethostname()) or not isinstance(meta.get("pid"), int):
+        return False
+    started = process_start_time(meta["pid"])
+    try:
+        run_start = _dt.datetime.fromisoformat(meta["start"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return started is not None
+    return started is not None and started <= run_start + 2.0  # "start" is written to the second
+
+
 def load_run(path: Path | str, sweep: str = "") -> RunInfo | None:
     """The summary of one run folder, or None when it is not one."""
     path = Path(path)

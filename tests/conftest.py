@@ -30,3 +30,27 @@ def shared_data(monkeypatch) -> Path:
         pytest.skip(f"real data not found at {SHARED_DATA} (../shared/data beside the repository)")
     monkeypatch.setenv("LABBENCH_DATA", str(SHARED_DATA))
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _no_run_left_behind(request):
+    """Runs started from the lab bench outlive it by design; a test that
+    fails half-way must not leave one training on: kill what a test's runs
+    folders still record as running."""
+    tmp = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp is None:
+        return
+    import signal
+
+    from labbench.engine.procs import RECORD, same_process
+
+    for rec in tmp.glob(f"**/.labbench-tui/*{RECORD}"):
+        try:
+            import json
+
+            data = json.loads(rec.read_text())
+            if same_process(data.get("pid"), data.get("started")):
+                os.killpg(data["pid"], signal.SIGKILL)
+        except (OSError, ValueError, KeyError):
+            pass

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pytest
 from pydantic import Field
 from textual.widgets import Input, Static
 
@@ -71,6 +72,17 @@ def write_fake_run(folder: Path, *, lr: float = 0.1, epochs: int = 20, done: int
     (folder / "summary.json").write_text(json.dumps(summary))
     (folder / "meta.json").write_text(json.dumps({"hostname": "elsewhere", "start": start}))
     return folder
+
+
+@pytest.fixture
+def fake_registered(monkeypatch):
+    """The fake exercise in the registry too, so its presets load as the CLI loads them."""
+    from labbench.engine import registry
+
+    stub = registry.ExerciseStub("tests.test_tui", None, {"id": FAKE.id, "title": FAKE.title, "session": 1},
+                                 exercise=FAKE)
+    monkeypatch.setattr(registry, "_STUBS", registry.list_exercise_stubs() + [stub])
+    return FAKE
 
 
 def fake_app(tmp_path: Path, **kw) -> LabBench:
@@ -137,7 +149,7 @@ async def _test_bad_value_flagged_then_run_to_ok(tmp_path):
         info = table.infos[str(proc.folder)]
         assert info.status == "ok" and info.primary_metric()[0] == "final_mse"
         row = table.get_row(str(proc.folder))
-        assert "ok" in str(row[1])
+        assert "ok" in str(row[2])
 
 
 async def start_long_run(app, pilot):
@@ -187,7 +199,7 @@ async def _test_quit_while_running_leaves_no_process(tmp_path):
     assert json.loads((proc.folder / "summary.json").read_text())["status"] == "interrupted"
 
 
-def test_save_preset_and_load_it_back(tmp_path):
+def test_save_preset_and_load_it_back(tmp_path, fake_registered):
     asyncio.run(_test_save_preset_and_load_it_back(tmp_path))
 
 

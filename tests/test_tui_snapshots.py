@@ -16,7 +16,10 @@ def test_main_screen(snap_compare, tmp_path, size):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
-def test_live_run(snap_compare, tmp_path, size):
+def test_live_run(snap_compare, tmp_path, size, monkeypatch):
+    from labbench.tui.widgets import live
+
+    monkeypatch.setattr(live, "QUIET_S", 10**6)  # a slow machine must not add "(no news for 6s)" to the picture
     folder = write_fake_run(tmp_path / "runs" / "20240501-100000_1.9-fake", done=8, status="running")
     assert snap_compare(fake_app(tmp_path, watch=folder), terminal_size=size,
                         run_before=lambda pilot: pilot.pause(0.5))

@@ -143,6 +143,15 @@ def _message(err: dict) -> str:
                "less_than": "less than", "less_than_equal": "at most"}[typ]
         bound = next(iter(ctx.values()), "")
         return f"must be {sym} {bound}, got {err.get('input')!r}"
+    plain = {  # pydantic's wording for a value of the wrong type, said the way the rest of labbench says things
+        "int_parsing": "must be an integer", "int_type": "must be an integer",
+        "int_from_float": "must be an integer", "float_parsing": "must be a number",
+        "float_type": "must be a number", "bool_parsing": "must be true or false", "bool_type": "must be true or false",
+        "string_type": "must be text in quotes", "list_type": "must be a list, e.g. [1, 2]",
+        "finite_number": "must be a finite number",
+    }
+    if typ in plain:
+        return f"{plain[typ]}, got {err.get('input')!r}"
     msg = err.get("msg", "invalid value")
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from ..engine.events import iter_events, scalar_history
+from ..engine.events import SUMMARY, iter_events, read_json, scalar_history
 from ..runs import RunInfo, differing_keys, load_run, run_label
 from .plots import color, draw_line, figure_text, new_figure
 
@@ -20,10 +20,12 @@ class Compared:
     info: RunInfo
     curves: dict[str, tuple[list, list]] = field(default_factory=dict)
     color: tuple[int, int, int] = (255, 255, 255)
+    name: str = ""  # what the caller calls the run (the lab bench: its preset or changed parameters)
+    total: float | None = None  # steps the run was to take (summary.json's steps_total), for fractions
 
     @property
     def label(self) -> str:
-        return self.info.name or self.info.id
+        return self.name or self.info.name or self.info.id
 
 
 @dataclass
@@ -44,20 +46,31 @@ class Comparison:
     def differing_params(self) -> list[str]:
         return differing_keys([{"exercise": r.info.exercise, "seed": r.info.seed, **r.info.params} for r in self.runs])
 
-    def metric_names(self) -> list[str]:
+    def metric_names(self, only_differing: bool = False) -> list[str]:
+        """Numeric final metrics; with ``only_differing``, those not equal in every run."""
         names: list[str] = []
         for r in self.runs:
             for k, v in r.info.metrics.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in names:
                     names.append(k)
+        if only_differing and len(self.runs) > 1:
+            names = [k for k in names if k in differing_keys([r.info.metrics for r in self.runs])]
         return names
 
-    def overlay(self, curve: str) -> dict[str, tuple[list, list]]:
-        """{run label: (steps, values)} of one curve; runs without it are left out."""
+    def overlay(self, curve: str, fraction: bool = False) -> dict[str, tuple[list, list]]:
+        """{run label: (steps, values)} of one curve; runs without it are left out.
+        With ``fraction`` the steps become the fraction of the run's planned
+        steps (its last step when the plan is unknown), so runs of different
+        lengths line up from start (0) to end (1)."""
         out = {}
         for r in self.runs:
             if curve in r.curves:
-                out[self.unique_label(r)] = r.curves[curve]
+                xs, ys = r.curves[curve]
+                if fraction:
+                    nums = [x for x in xs if isinstance(x, (int, float))]
+                    total = r.total if r.total else (max(nums) if nums else 0)
+                    xs = [x / total if total and isinstance(x, (int, float)) else x for x in xs]
+                out[self.unique_label(r)] = (xs, ys)
         return out
 
     def unique_label(self, r: Compared) -> str:
@@ -76,7 +89,9 @@ def load_comparison(paths: list[Path | str]) -> Comparison:
         info = load_run(p) or RunInfo(path=Path(p), status="missing")
         hist = scalar_history(iter_events(Path(p)))
         curves = {k: (list(xs), list(ys)) for k, (xs, ys) in hist.items()}
-        runs.append(Compared(info=info, curves=curves, color=color(i)))
+        total = (read_json(Path(p) / SUMMARY) or {}).get("steps_total")
+        runs.append(Compared(info=info, curves=curves, color=color(i),
+                             total=total if isinstance(total, (int, float)) and total > 0 else None))
     return Comparison(runs)
 
 
@@ -112,7 +127,7 @@ def comparison_table(cmp: Comparison, only_differing: bool = False, curve: str |
                 if k not in keys:
                     keys.append(k)
     keys = keys[:max_params]
-    metrics = cmp.metric_names()[:6]
+    metrics = cmp.metric_names(only_differing)[:6]
     table = Table(show_lines=False, expand=False, title_justify="left")
     table.add_column("run", no_wrap=True, max_width=28)
     table.add_column("status")
@@ -154,8 +169,8 @@ def comparison_table_by_param(cmp: Comparison, only_differing: bool = False, cur
     table.add_column("", style="dim", no_wrap=True, max_width=24)
     for r in cmp.runs:
         head = Text("██ ", style=f"rgb({r.color[0]},{r.color[1]},{r.color[2]})")
-        label = r.info.name or run_label(r.info, 22)
-        head.append(label if [x.info.name or run_label(x.info, 22) for x in cmp.runs].count(label) == 1
+        label = r.name or r.info.name or run_label(r.info, 22)
+        head.append(label if [x.name or x.info.name or run_label(x.info, 22) for x in cmp.runs].count(label) == 1
                     else f"{label} #{cmp.runs.index(r) + 1}", style="bold")
         table.add_column(head, justify="right", no_wrap=True, overflow="ellipsis", max_width=26)
     table.add_row("status", *[Text(r.info.status) for r in cmp.runs])
@@ -163,7 +178,7 @@ def comparison_table_by_param(cmp: Comparison, only_differing: bool = False, cur
         params = [{"exercise": r.info.exercise, "seed": r.info.seed, **r.info.params} for r in cmp.runs]
         style = "yellow" if k in differ else ""
         table.add_row(Text(k, style=style), *[Text(_fmt(p.get(k, "")), style=style) for p in params])
-    for m in cmp.metric_names()[:8]:
+    for m in cmp.metric_names(only_differing)[:8]:
         table.add_row(Text(m, style="bold"), *[Text(_fmt(r.info.metrics.get(m, "")), style="bold")
                                               for r in cmp.runs])
     if curve:

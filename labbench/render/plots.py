@@ -135,26 +135,68 @@ def _label(legend: list | None, label, rgb) -> str | None:
     return None
 
 
+def int_ticks(lo: float, hi: float, n: int = 6) -> list[int]:
+    """About ``n`` whole-number ticks from ``lo`` to ``hi`` at a round step
+    (1, 2, 5, 10, 20, 50 ...): epochs are never labelled 75.8."""
+    lo_i, hi_i = math.ceil(lo), math.floor(hi)
+    if hi_i <= lo_i:
+        return [lo_i]
+    raw = (hi_i - lo_i) / max(n - 1, 1)
+    step = 1
+    for mult in (1, 2, 5):
+        for p10 in range(0, 12):
+            cand = mult * 10 ** p10
+            if cand >= raw:
+                step = cand if step == 1 or cand < step else step
+                break
+    start = math.ceil(lo_i / step) * step
+    ticks = list(range(start, hi_i + 1, step))
+    return ticks or [lo_i]
+
+
+def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
+    """Ticks for values drawn as log10: each power of ten in range, with 2
+    and 5 between them when the range is under two decades."""
+    k0, k1 = math.floor(lo), math.ceil(hi)
+    steps = (1, 2, 5) if k1 - k0 <= 2 else (1,)
+    pos, labels = [], []
+    for k in range(k0, k1 + 1):
+        for m in steps:
+            v = math.log10(m) + k
+            if lo - 1e-9 <= v <= hi + 1e-9:
+                pos.append(v)
+                labels.append(f"{m * 10.0 ** k:g}")
+    if len(pos) < 2:
+        pos, labels = [lo, hi], [f"{10 ** lo:.3g}", f"{10 ** hi:.3g}"]
+    return pos, labels
+
+
 def draw_line(fig, series: dict, x: Sequence | None = None, *, logy: bool = False,
               markers: Iterable[dict] | None = None, title: str = "", xlabel: str = "", ylabel: str = "",
               colors: dict | None = None, max_points: int = 400, legend: list | None = None) -> int:
     """Curves on one chart; returns the number of points drawn (after
     downsampling). ``colors`` maps a label to an RGB tuple (default: palette
     order). With a ``legend`` list, the (label, colour) pairs go there instead
-    of into plotext's legend box."""
+    of into plotext's legend box.
+
+    A log scale is drawn by plotting log10 of the values on a linear axis
+    labelled in the original units: plotext's own log scale transforms the
+    stored data on every build, so a redraw (a resize) took the log twice."""
     fig.clear_data()
     xmin, xmax = math.inf, -math.inf
     drawn = 0
-    ymin = math.inf
+    ymin, ymax = math.inf, -math.inf
+    whole_x = True
     for i, (label, value) in enumerate(series.items()):
         xs, ys = _xy(value, x)
         xs, ys = downsample(xs, ys, max_points)
         if logy:
-            keep = [(a, b) for a, b in zip(xs, ys) if b > 0]
+            keep = [(a, math.log10(b)) for a, b in zip(xs, ys) if b > 0]
             xs, ys = [a for a, _ in keep], [b for _, b in keep]
         if not xs:
             continue
-        ymin = min(ymin, min(ys))
+        whole_x = whole_x and all(float(a).is_integer() for a in xs)
+        ymin, ymax = min(ymin, min(ys)), max(ymax, max(ys))
         xmin, xmax = min(xmin, xs[0]), max(xmax, xs[-1])
         c = (colors or {}).get(label) or color(i)
         lab = _label(legend, label, c)
@@ -163,7 +205,13 @@ def draw_line(fig, series: dict, x: Sequence | None = None, *, logy: bool = Fals
         else:
             fig.plot(xs, ys, label=lab, color=c, marker="braille")
         drawn += len(xs)
-    fig.yscale("log" if logy and drawn else "linear")
+    fig.yscale("linear")
+    if drawn and logy and math.isfinite(ymin):
+        pos, labels = log_ticks(ymin, ymax)
+        fig.yticks(pos, labels)
+    if drawn and whole_x and xmax > xmin:
+        ticks = int_ticks(xmin, xmax)
+        fig.xticks(ticks, [str(t) for t in ticks])
     for m in markers or []:
         try:
             mx = float(m.get("x"))

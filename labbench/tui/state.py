@@ -60,6 +60,8 @@ class RunView:
             self.t = float(ev["t"])
         self.seen_at = time.monotonic()
         if kind == "start":
+            if self.ended:  # the run was resumed in the same folder: it goes on
+                self.ended, self.status, self.message = False, "running", ""
             self.exercise = ev.get("exercise", "")
             self.title = ev.get("title", "")
             self.name = ev.get("name") or ""
@@ -113,6 +115,9 @@ class RunView:
             self.metrics.update(summary["metrics"])
         if summary.get("wall_time_s") is not None:
             self.t = float(summary["wall_time_s"])
+        if isinstance(summary.get("diverged_step"), int):
+            # the loss of epoch N blew up before epoch N's progress event: say N, as the message does
+            self.step = max(self.step or 0, summary["diverged_step"])
         if self.status != "ok" and self.message:
             self.log.append(("error" if self.status == "failed" else "warning", f"{self.status}: {self.message}"))
             self.dirty.add("log")
@@ -134,3 +139,37 @@ class RunView:
 
     def points(self) -> int:
         return sum(len(xs) for series in self.charts.values() for xs, _ in series.values())
+
+
+class SweepView:
+    """A sweep folder as it fills: its grid (``sweep.json``) and each point's
+    summary. ``current()`` is the point being run now."""
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+        self.index: dict = {}
+        self.rows: list[tuple[dict, dict]] = []  # (point, summary) in grid order
+
+    def poll(self) -> None:
+        from ..engine.sweep import load_sweep
+
+        self.index = read_json(self.folder / "sweep.json") or {}
+        self.rows = load_sweep(self.folder) if self.index else []
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.index.get("keys") or [])
+
+    def point_dir(self, point: dict) -> Path:
+        return self.folder / point["dir"]
+
+    def current(self) -> Path | None:
+        """The folder of the point that is running (the newest one started)."""
+        started = [self.point_dir(pt) for pt, s in self.rows if s.get("status") == "running"]
+        if started:
+            return started[-1]
+        begun = [self.point_dir(pt) for pt, _ in self.rows if (self.point_dir(pt) / EVENTS).exists()]
+        return begun[-1] if begun else None
+
+    def done(self) -> int:
+        return sum(1 for _, s in self.rows if s.get("status") not in ("pending", "running", None))

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from ...render.compare import comparison_table, comparison_table_by_param, load_comparison
 from ...render.plots import draw_line
+from ..names import unique_names
 
 
 class CompareScreen(Screen):
@@ -24,13 +25,17 @@ class CompareScreen(Screen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("d", "toggle_differing", "Only differing"),
         Binding("l", "toggle_log", "Log scale"),
+        Binding("f", "toggle_fraction", "x: fraction of training"),
     ]
 
-    def __init__(self, paths: list[Path | str]):
+    def __init__(self, paths: list[Path | str], exercises: dict | None = None):
         super().__init__()
         self.cmp = load_comparison(paths)
+        for r, name in zip(self.cmp.runs, unique_names([r.info for r in self.cmp.runs], 40, exercises)):
+            r.name = name  # the names the runs table shows
         self.only_differing = False
         self.logy = False
+        self.fraction = False  # x = fraction of each run's planned steps, not the step
         names = self.cmp.curve_names
         self.curve = names[0] if names else None
 
@@ -50,8 +55,10 @@ class CompareScreen(Screen):
     def redraw(self) -> None:
         plot = self.query_one("#compare-plot", PlotextPlot)
         if self.curve:
-            draw_line(plot.plt, self.cmp.overlay(self.curve), logy=self.logy, colors=self.cmp.colors(),
-                      title=self.curve + (" (log)" if self.logy else ""), legend=[])  # the table heads are the legend
+            draw_line(plot.plt, self.cmp.overlay(self.curve, fraction=self.fraction), logy=self.logy,
+                      colors=self.cmp.colors(), title=self.curve + (" (log)" if self.logy else ""),
+                      xlabel="fraction of training (f: steps)" if self.fraction else "step (f: fraction of training)",
+                      legend=[])  # the table heads are the legend
         else:
             plot.plt.clear_data()
             plot.plt.title("no curves in these runs")
@@ -62,9 +69,10 @@ class CompareScreen(Screen):
             table = comparison_table_by_param(self.cmp, only_differing=self.only_differing, curve=self.curve)
         else:
             table = comparison_table(self.cmp, only_differing=self.only_differing, curve=self.curve)
-        title = Text("only the parameters that differ (d: all)" if self.only_differing
-                     else "all parameters, those that differ in yellow (d: only those)", style="dim italic")
-        self.query_one("#compare-table", Static).update(Group(title, table))
+        title = Text("only the parameters and metrics that differ (d: all)" if self.only_differing
+                     else "all parameters, those that differ in yellow (d: only what differs)", style="dim italic")
+        self.table_renderable = Group(title, table)
+        self.query_one("#compare-table", Static).update(self.table_renderable)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.value is not Select.NULL:
@@ -73,6 +81,10 @@ class CompareScreen(Screen):
 
     def action_toggle_differing(self) -> None:
         self.only_differing = not self.only_differing
+        self.redraw()
+
+    def action_toggle_fraction(self) -> None:
+        self.fraction = not self.fraction
         self.redraw()
 
     def action_toggle_log(self) -> None:

@@ -58,10 +58,15 @@ class ExerciseTree(Tree[Node]):
         self.root.expand()
 
     def add_exercise(self, parent, ex) -> None:
-        missing = data_missing(ex)
+        try:
+            missing = data_missing(ex)
+        except Exception:  # a module that cannot be loaded: selecting it says why
+            missing = []
         self.missing[ex.id] = missing
         label = Text(ex.id)
-        if missing:
+        if getattr(ex, "broken", False):
+            label = Text("x ", style="bold red") + Text(ex.id, style="red")
+        elif missing:
             label = Text("! ", style="bold yellow") + Text(ex.id, style="yellow")
         presets = self.presets.get(ex.id, [])
         if presets:

@@ -47,12 +47,12 @@ class CurvePlot(PlotextPlot):
         self.points_drawn = 0
         self.legend: list = []
 
-    def set_series(self, series: dict, logy: bool) -> None:
+    def set_series(self, series: dict, logy: bool, xlabel: str = "") -> None:
         # the lists are the RunView's own, only ever appended to: no copy needed
         self.series = dict(series)
         self.logy = logy
         self.legend = []
-        self.points_drawn = draw_line(self.plt, self.series, logy=logy, legend=self.legend)
+        self.points_drawn = draw_line(self.plt, self.series, logy=logy, legend=self.legend, xlabel=xlabel)
         self.refresh()
 
 
@@ -67,18 +67,28 @@ class CurveChart(Vertical):
     def __init__(self, chart: str, **kw):
         super().__init__(**kw)
         self.chart = chart
+        self._pending: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="chart-head")
         yield CurvePlot(self.chart, classes="curve")
 
+    def on_mount(self) -> None:
+        if self._pending is not None:
+            args, self._pending = self._pending, None
+            self.set_series(*args)
+
     @property
     def plot(self) -> CurvePlot:
         return self.query_one(CurvePlot)
 
-    def set_series(self, series: dict, logy: bool) -> None:
+    def set_series(self, series: dict, logy: bool, xlabel: str = "") -> None:
+        if not self.query(CurvePlot):
+            # mounted a moment ago and not composed yet (a busy machine): draw once it is
+            self._pending = (series, logy, xlabel)
+            return
         plot = self.plot
-        plot.set_series(series, logy)
+        plot.set_series(series, logy, xlabel)
         head = Text(self.chart + (" (log y)" if logy else ""), style="bold")
         if len(plot.legend) > 1 or (plot.legend and plot.legend[0][0] != self.chart):
             head.append("   ")
@@ -115,8 +125,18 @@ class FigureView(Widget):
         if self._cache is None or self._cache[0] != key:
             ev = {**self.event, "data": self.data}
             ev.pop("file", None)
+            title = str(ev.get("title") or "")
+            long_title = self.is_heatmap and len(title) > width
+            if long_title:  # a map narrower than its title: the title wraps above it instead of being cut
+                ev["title"], ev["name"] = "", ""
             text = render_figure(ev, width, height, run_dir=self.run_dir, colors=key[2])
             if self.is_heatmap:  # a picture: a line too long is cut, never wrapped (its height stays right)
+                text.no_wrap, text.overflow = True, "crop"
+            if long_title:
+                import textwrap
+
+                head = Text("\n".join(textwrap.wrap(title, max(width, 8))) + "\n", style="bold")
+                text = head + text
                 text.no_wrap, text.overflow = True, "crop"
             self._cache = (key, text)
         return self._cache[1]
@@ -221,6 +241,16 @@ def status_text(view: RunView | None) -> Text:
     return t
 
 
+def _same_curve(a: list, b: list) -> bool:
+    if len(a) != len(b) or len(a) < 2:
+        return False
+    try:
+        return all(abs(float(x) - float(y)) <= 1e-6 * max(1.0, abs(float(x))) for x, y in zip(a, b)
+                   if x == x and y == y)
+    except (TypeError, ValueError):
+        return False
+
+
 class LivePanel(Vertical):
     """Everything about the selected run. Heat maps sit side by side (up to
     ``MAX_FIG_COLUMNS`` a row) when the panel is at least twice as wide as they
@@ -233,8 +263,12 @@ class LivePanel(Vertical):
         super().__init__(**kw)
         self.view: RunView | None = None
         self.logy = False
+        self._gen = 0  # ids of one run's widgets carry this: a switch never meets the last run's ids
+        self._repeated: set[str] = set()  # charts that a line figure of the same data replaces
+        self.sweep_table = None  # what #live-sweep shows
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="live-sweep")
         yield Static(status_text(None), id="live-status")
         with VerticalScroll(id="live-body"):
             yield Vertical(id="live-curves")
@@ -248,6 +282,8 @@ class LivePanel(Vertical):
     def show(self, view: RunView | None) -> None:
         """Switch to another run: clear and redraw everything."""
         self.view = view
+        self._gen += 1
+        self._repeated = set()
         for cid in ("#live-curves", "#live-plots", "#live-maps", "#live-images", "#live-tables"):
             self.query_one(cid).remove_children()
         self.query_one("#live-log", RichLog).clear()
@@ -282,20 +318,28 @@ class LivePanel(Vertical):
         for chart, series in view.charts.items():
             if f"charts:{chart}" not in dirty:
                 continue
-            wid = safe_id("chart-", chart)
+            wid = self._wid("chart-", chart)
             found = curves.query(f"#{wid}")
             if found:
-                found.first(CurveChart).set_series(series, self.logy)
+                box = found.first(CurveChart)
+                box.set_series(series, self.logy, view.phase)
             else:
                 box = CurveChart(chart, id=wid)
                 curves.mount(box)
-                box.call_after_refresh(box.set_series, series, self.logy)
+                # the scale is read when the chart is drawn, not now: an "l" in between must count
+                box.call_after_refresh(lambda b=box, s=series: b.set_series(s, self.logy, view.phase))
+            box.display = chart not in self._repeated
         figures = self.query_one("#live-figures")
         relayout = False
         for name, ev in view.figures.items():
             if f"figures:{name}" not in dirty:
                 continue
-            wid = safe_id("fig-", name)
+            wid = self._wid("fig-", name)
+            repeated = self._repeats_chart(ev)
+            if repeated is not None and repeated not in self._repeated:
+                self._repeated.add(repeated)  # the figure says the same, with its title and marks: one is enough
+                for box in curves.query(f"#{self._wid('chart-', repeated)}"):
+                    box.display = False
             found = figures.query(f"#{wid}")
             if found:
                 found.first(FigureView).set_event(ev)
@@ -310,7 +354,7 @@ class LivePanel(Vertical):
         if "images" in dirty:
             box = self.query_one("#live-images")
             for name, ev in view.images.items():
-                wid = safe_id("img-", name)
+                wid = self._wid("img-", name)
                 found = box.query(f"#{wid}")
                 if found:
                     iv = found.first(ImageView)
@@ -321,7 +365,7 @@ class LivePanel(Vertical):
         if "tables" in dirty:
             box = self.query_one("#live-tables")
             for name, ev in view.tables.items():
-                wid = safe_id("tbl-", name)
+                wid = self._wid("tbl-", name)
                 table = compact_table(ev.get("title", name), ev.get("columns", []), ev.get("rows", []),
                                       ev.get("note", ""))
                 found = box.query(f"#{wid}")
@@ -335,6 +379,30 @@ class LivePanel(Vertical):
                 style = {"warning": "yellow", "error": "red"}.get(level, "")
                 log.write(Text(text, style=style))
             self._log_n = len(view.log)
+
+    def _wid(self, prefix: str, name: str) -> str:
+        return safe_id(f"g{self._gen}-{prefix}", name)
+
+    def _repeats_chart(self, ev: dict) -> str | None:
+        """The live chart whose curves a line figure draws again (1.4's "MSE
+        per epoch" is its loss chart with marks), or None."""
+        if ev.get("kind") != "line" or self.view is None:
+            return None
+        data = figure_data(ev, self.view.folder)
+        fig_series = [list(v.get("y") or []) if isinstance(v, dict) else list(v)
+                      for v in (data.get("series") or {}).values()]
+        for chart, series in self.view.charts.items():
+            if any(_same_curve(ys, fs) for _, ys in series.values() for fs in fig_series):
+                return chart
+        return None
+
+    def set_sweep(self, text) -> None:
+        """The sweep table above the run (None: not part of a followed sweep)."""
+        box = self.query_one("#live-sweep", Static)
+        box.display = text is not None
+        self.sweep_table = text
+        if text is not None:
+            box.update(text)
 
     def on_resize(self, event) -> None:
         self.layout_figures()
@@ -360,3 +428,34 @@ class LivePanel(Vertical):
 
     def curve_points(self) -> dict[str, int]:
         return {p.chart: sum(len(xs) for xs, _ in p.series.values()) for p in self.query(CurvePlot)}
+
+
+def sweep_text(sweep, primary: str = "", current=None) -> Text | object:
+    """The table of a sweep's grid: the swept values, each point's status and
+    primary metric, the running point marked with ▶."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+
+    from ..names import short_value
+
+    keys = sweep.keys
+    done = sweep.done()
+    name = sweep.index.get("name") or sweep.folder.name
+    head = Text(f"sweep {name}: {done}/{len(sweep.rows)} done", style="bold")
+    if not sweep.rows:
+        return Group(head, Text("waiting for the sweep to write its grid...", style="dim"))
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), show_edge=False)
+    table.add_column("#", justify="right")
+    for k in keys:
+        table.add_column(k, justify="right")
+    table.add_column("status")
+    table.add_column(primary or "metric", justify="right")
+    for point, summary in sweep.rows:
+        st = summary.get("status", "pending")
+        mark = "▶" if current is not None and sweep.point_dir(point) == current else ""
+        value = (summary.get("metrics") or {}).get(primary) if primary else None
+        table.add_row(f"{mark}{point.get('index', '')}", *(short_value((point.get("values") or {}).get(k, ""))
+                                                           for k in keys),
+                      Text(st, style=STATUS_STYLE.get(st, "")), fmt_value(value) if value is not None else "")
+    return Group(head, table)

@@ -16,6 +16,7 @@ from textual.widgets import Input, Label, Select, Static, Switch
 
 from ...engine.params import ParamsInvalid, describe_fields, validate_params
 from ...engine.presets import parse_value
+from .field_input import FieldInput
 
 SEED = "__seed"
 
@@ -45,6 +46,8 @@ class ParamForm(VerticalScroll):
         self.fields = describe_fields(exercise.Params) if exercise else []
         self.errors: dict[str, str] = {}
         self._loading = False
+        self._composed = False
+        self._pending: tuple[dict, int | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield from self._field_row(SEED, "seed", "int", 0, "Random seed (same seed + preset = same metrics on the CPU)",
@@ -61,7 +64,7 @@ class ParamForm(VerticalScroll):
             widget = Select([(str(c), c) for c in choices], value=default if default is not None else Select.NULL,
                             allow_blank=optional, prompt="(unset)", compact=True, id=wid)
         else:
-            widget = Input(value=_text(default), placeholder="(unset)" if optional else "", compact=True, id=wid)
+            widget = FieldInput(value=_text(default), placeholder="(unset)" if optional else "", compact=True, id=wid)
         hint = description + (f"  [{bounds}]" if bounds else "")
         with Vertical(classes="field", id=f"row-{key}"):
             with Horizontal(classes="field-line"):
@@ -122,6 +125,9 @@ class ParamForm(VerticalScroll):
         return (params if not errors else None), errors
 
     def set_values(self, values: dict, seed: int | None = None) -> None:
+        if not self._composed:  # a form just mounted: fill it once its fields exist
+            self._pending = (values, seed)
+            return
         self._loading = True
         try:
             for f in self.fields:
@@ -164,3 +170,8 @@ class ParamForm(VerticalScroll):
     def on_mount(self) -> None:
         for err in self.query(".field-error"):
             err.display = False
+        self._composed = True
+        if self._pending is not None:
+            values, seed = self._pending
+            self._pending = None
+            self.set_values(values, seed)

@@ -183,6 +183,8 @@ def test_stopped_in_pre_training_resumes_to_the_same_weights(straight, shared_da
     part = execute(preset(), tmp_path / "pre", listeners=[stop.listen], stop=stop)
     assert part.status == "interrupted"
     assert part.summary["metrics"]["pretrained_rbm2"] == 1 and part.summary["metrics"]["epochs_done"] == 0
+    texts = [e["text"] for e in iter_events(tmp_path / "pre") if e["type"] == "text"]
+    assert any("stopped during pre-training (RBM 1: 2 of 2, RBM 2: 1 of 2 epochs)" in t for t in texts)
     names = {e["name"] for e in iter_events(tmp_path / "pre") if e["type"] == "images"}
     assert {"rbm-samples", "filters-rbm1"} <= names and "dbm-samples" not in names
     assert resume(tmp_path / "pre", preset=preset()).status == "ok"

@@ -255,6 +255,11 @@ def run(p: DbmParams, run: Run) -> None:
             state["composed"] = True
             run.checkpoint(0, **objects, extra=state, total=p.epochs, phase="joint training")
 
+        if not state["composed"]:  # stopped while pre-training: the checkpoint of its last whole epoch is saved
+            done = ", ".join(f"RBM {i + 1}: {e} of {p.pretrain_epochs}" for i, e in enumerate(state["pretrained"]))
+            run.text(f"stopped during pre-training ({done} epochs); `labbench resume {run.dir}` continues it",
+                     "warning")
+
         # --- phase 2: joint training - mean field for the data, persistent chains for the model
         if state["composed"]:
             meter = LossMeter()

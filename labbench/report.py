@@ -119,8 +119,12 @@ def export_run(run_dir: Path, dest: Path, fmt: list[str]) -> list[Path]:
         kind = ev.get("kind")
         if kind == "line" and data.get("series"):
             x = data.get("x")
-            series = {lab: (x if x is not None else list(range(len(ys))), ys) for lab, ys in data["series"].items()
-                      if isinstance(ys, list)}
+            series = {}
+            for lab, ys in data["series"].items():
+                if isinstance(ys, dict):  # a series with its own x: {"x": [...], "y": [...]}
+                    series[lab] = (list(ys.get("x") or []), list(ys.get("y") or []))
+                elif isinstance(ys, list):
+                    series[lab] = (x if x is not None else list(range(len(ys))), ys)
             write(f"figure-{_slug(name)}.svg", ex.svg_lines(series, title=ev.get("title", name),
                                                             xlabel=data.get("xlabel", ""),
                                                             ylabel=data.get("ylabel", ""),

@@ -235,7 +235,10 @@ def filters_as_images(weight, n: int = 100, shape: Sequence[int] = (28, 28)) -> 
     """The first ``n`` rows of ``weight`` (one filter per row: an RBM's
     ``weight``, scikit-learn's ``components_``, or ``W2 @ W1`` for a DBM's
     second layer) as (n, H, W) images in [0, 1], each scaled to its own
-    minimum..maximum as ``plt.imshow`` shows it."""
+    minimum..maximum as ``plt.imshow`` shows it in the course's notebooks
+    (:func:`labbench.nn.features.unit_images` keeps 0 at mid grey instead,
+    which leaves little contrast in filters that are negative almost
+    everywhere, as a 10-unit RBM's are)."""
     w = torch.as_tensor(np.asarray(weight) if not isinstance(weight, torch.Tensor) else weight)
     w = w.detach().float().cpu()[:n]
     lo, hi = w.min(1, keepdim=True).values, w.max(1, keepdim=True).values

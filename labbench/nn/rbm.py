@@ -237,8 +237,8 @@ def filters_as_images(weight, n: int = 100, shape: Sequence[int] = (28, 28)) -> 
     second layer) as (n, H, W) images in [0, 1], each scaled to its own
     minimum..maximum as ``plt.imshow`` shows it in the course's notebooks
     (:func:`labbench.nn.features.unit_images` keeps 0 at mid grey instead,
-    which leaves little contrast in filters that are negative almost
-    everywhere, as a 10-unit RBM's are)."""
+    which leaves little contrast when a filter is lopsided: the course's
+    10-unit RBM ends with weights from about -0.7 to +0.2)."""
     w = torch.as_tensor(np.asarray(weight) if not isinstance(weight, torch.Tensor) else weight)
     w = w.detach().float().cpu()[:n]
     lo, hi = w.min(1, keepdim=True).values, w.max(1, keepdim=True).values

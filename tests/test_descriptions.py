@@ -144,6 +144,8 @@ SETTINGS = {
     "3.3-toeplitz": "",
     "3.4-attention": "100 -100",  # the course's clip bounds
     "3.4-vit": "60,000 10,000 28 7 16 49 17 5",  # MNIST sizes, the patch grid, "Table 5"
+    "4.1-rbm": "784 255",
+    "4.1-dbm": "784 255 256",
 }
 
 

@@ -353,6 +353,22 @@ def sweep(
     _sweep(preset, out_dir, runs_dir, quiet)
 
 
+def sweep_metric_columns(metrics: list[dict], primary: str = "") -> list[str]:
+    """The numeric metrics of a sweep's runs, primary first, then in the order
+    the exercise reports them: a metric some runs lack (a reference figure
+    given for some settings only) goes after the metric it follows in the runs
+    that have it, not to the end."""
+    keys: list[str] = [primary] if primary else []
+    for values in metrics:
+        numeric = [k for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        for i, k in enumerate(numeric):
+            if k in keys:
+                continue
+            before = next((numeric[j] for j in range(i - 1, -1, -1) if numeric[j] in keys), None)
+            keys.insert(keys.index(before) + 1 if before is not None else len(keys), k)
+    return keys
+
+
 def _sweep(preset, out_dir, runs_dir, quiet):
     from .console import STATUS_STYLE, ConsoleProgress, fmt_value
     from .engine.runner import OutDirNotEmpty, StopSignal, default_run_dir, execute, prepare_out_dir
@@ -386,11 +402,7 @@ def _sweep(preset, out_dir, runs_dir, quiet):
                 break
 
     primary = preset.exercise.primary_metric
-    metric_keys: list[str] = [primary] if primary else []
-    for s in results.values():
-        for k, v in (s.get("metrics") or {}).items():
-            if k not in metric_keys and isinstance(v, (int, float)) and not isinstance(v, bool):
-                metric_keys.append(k)
+    metric_keys = sweep_metric_columns([s.get("metrics") or {} for s in results.values()], primary)
     if len(results) > 1:  # a metric equal at every point says nothing about the sweep
         metric_keys = [k for k in metric_keys if k == primary or len(
             {repr((s.get("metrics") or {}).get(k)) for s in results.values()}) > 1]
@@ -399,10 +411,10 @@ def _sweep(preset, out_dir, runs_dir, quiet):
     table = Table(title=f"sweep {preset.exercise.id}: {len(results)}/{len(points)} runs", title_justify="left")
     table.add_column("#")
     for k in preset.sweep:
-        table.add_column(k)
+        table.add_column(k, overflow="fold")  # a narrow terminal folds a long name, never cuts it
     table.add_column("status")
     for k in metric_keys:
-        table.add_column(k, justify="right")
+        table.add_column(k, justify="right", overflow="fold")
     table.add_column("wall s", justify="right")
     for point in points:
         s = results.get(point.index)
@@ -431,8 +443,10 @@ def doctor():
 
     import torch
 
+    import os
+
     from .data import data_root
-    from .engine.devices import available_devices
+    from .engine.sysmon import doctor_rows
 
     table = Table(title="labbench doctor", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
@@ -440,9 +454,9 @@ def doctor():
     table.add_row("labbench", __version__)
     table.add_row("python", platform.python_version())
     table.add_row("torch", f"{torch.__version__} (CUDA {torch.version.cuda or 'none'})")
-    for dev in available_devices():
-        mem = f", {dev.free_mb:,} of {dev.total_mb:,} MiB free" if dev.total_mb else ""
-        table.add_row(dev.name, f"{dev.label}{mem}")
+    table.add_row("cpu", f"{platform.processor() or platform.machine() or 'CPU'}, {os.cpu_count()} cores")
+    for key, text in doctor_rows():  # each GPU with its memory and load, the driver, system sampling
+        table.add_row(key, text)
     if not torch.cuda.is_available():
         table.add_row("cuda", "[yellow]not available[/]: runs go on the CPU")
     root = data_root()

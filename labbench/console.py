@@ -104,6 +104,10 @@ def summary_table(summary: dict, run_dir: Path | None = None) -> Table:
         table.add_row(summary.get("phase") or "steps", f"{summary['steps_done']}" + (f"/{total}" if total else ""))
     table.add_row("wall time", f"{summary.get('wall_time_s', 0):.2f} s")
     table.add_row("device", str(summary.get("device", "")))
+    from .engine.sysmon import summary_rows
+
+    for key, text in summary_rows(summary.get("system")):  # peak memory, mean utilisation
+        table.add_row(key, text)
     for k, v in (summary.get("metrics") or {}).items():
         table.add_row(k, fmt_value(v))
     if run_dir is not None:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from .engine.events import curve_charts, iter_events, last_by_name, load_artifact, read_json, scalar_history
+from .engine.sysmon import COLUMNS as SYSTEM_COLUMNS, columns_for, read_system, system_heading
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -98,7 +99,18 @@ def export_run(run_dir: Path, dest: Path, fmt: list[str]) -> list[Path]:
              for k, v in (summary.get("params") or {}).items()]
     rows += [[k, json.dumps(v) if isinstance(v, (list, dict)) else v] for k, v in (summary.get("metrics") or {}).items()]
     rows.append(["wall time (s)", summary.get("wall_time_s", "")])
+    system = summary.get("system") if isinstance(summary.get("system"), dict) else {}
+    rows += [[system_heading(title, key), system[key]] for title, key, _ in SYSTEM_COLUMNS if key in system]
     tables("summary", ["quantity", "value"], rows, caption=summary.get("exercise", ""))
+    sys_series = read_system(events)  # the system samples over time (engine/sysmon.py)
+    if sys_series.v:
+        keys = list(sys_series.v)
+        by_t: dict[float, dict] = {}
+        for k in keys:
+            for t, v in zip(sys_series.t[k], sys_series.v[k]):
+                by_t.setdefault(t, {})[k] = v
+        write("system.csv", ex.table_csv(["t", *keys], [[t, *(row.get(k, "") for k in keys)]
+                                                       for t, row in sorted(by_t.items())]))
 
     # curves: one CSV with every scalar, one SVG per chart ("chart/series" names share one)
     hist = scalar_history(events)
@@ -119,8 +131,12 @@ def export_run(run_dir: Path, dest: Path, fmt: list[str]) -> list[Path]:
         kind = ev.get("kind")
         if kind == "line" and data.get("series"):
             x = data.get("x")
-            series = {lab: (x if x is not None else list(range(len(ys))), ys) for lab, ys in data["series"].items()
-                      if isinstance(ys, list)}
+            series = {}
+            for lab, ys in data["series"].items():
+                if isinstance(ys, dict):  # a series with its own x: {"x": [...], "y": [...]}
+                    series[lab] = (list(ys.get("x") or []), list(ys.get("y") or []))
+                elif isinstance(ys, list):
+                    series[lab] = (x if x is not None else list(range(len(ys))), ys)
             write(f"figure-{_slug(name)}.svg", ex.svg_lines(series, title=ev.get("title", name),
                                                             xlabel=data.get("xlabel", ""),
                                                             ylabel=data.get("ylabel", ""),
@@ -181,10 +197,13 @@ def export_cmd(
         cmp = load_comparison(paths)
         keys = cmp.differing_params()
         metrics = cmp.metric_names()
+        system = columns_for([r.info.system for r in cmp.runs])
         rows = [[cmp.unique_label(r), r.info.status, *(r.info.params.get(k, "") for k in keys
                                                        if k not in ("exercise", "seed")),
-                 *(r.info.metrics.get(k, "") for k in metrics)] for r in cmp.runs]
-        cols = ["run", "status", *(k for k in keys if k not in ("exercise", "seed")), *metrics]
+                 *(r.info.metrics.get(k, "") for k in metrics),
+                 *(r.info.system.get(key, "") for _, key, _ in system)] for r in cmp.runs]
+        cols = ["run", "status", *(k for k in keys if k not in ("exercise", "seed")), *metrics,
+                *(system_heading(title, key) for title, key, _ in system)]
         for f in formats:
             text = {"md": ex.table_markdown, "csv": ex.table_csv}.get(f, lambda c, r: ex.table_latex(c, r))(cols, rows)
             (out_dir / f"compare.{f}").write_text(text, encoding="utf-8")

@@ -29,6 +29,7 @@ class RunInfo:
     wall_time_s: float | None = None
     message: str = ""
     sweep: str = ""  # the sweep folder's name when this run is a sweep point
+    system: dict = field(default_factory=dict)  # peak memory, mean utilisation (engine/sysmon.py)
 
     @property
     def id(self) -> str:
@@ -109,7 +110,8 @@ def load_run(path: Path | str, sweep: str = "") -> RunInfo | None:
                    name=summary.get("name") or "", params=summary.get("params") or {},
                    metrics=summary.get("metrics") or {}, seed=summary.get("seed"),
                    device=summary.get("device") or "", start=summary.get("start") or "",
-                   wall_time_s=summary.get("wall_time_s"), message=summary.get("message") or "", sweep=sweep)
+                   wall_time_s=summary.get("wall_time_s"), message=summary.get("message") or "", sweep=sweep,
+                   system=summary.get("system") if isinstance(summary.get("system"), dict) else {})
     if info.status == "running":
         meta = read_json(path / META) or {}
         import socket

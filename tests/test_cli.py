@@ -105,6 +105,16 @@ def test_sweep_preset_file_runs_its_grid(tmp_path):
         (0.1, True), (0.1, False), (0.2, True), (0.2, False)}
 
 
+def test_sweep_columns_keep_the_exercises_order_when_a_metric_is_missing_at_first():
+    from labbench.cli import sweep_metric_columns
+
+    runs = [{"course_loss": 2.8, "test_mse": 0.06, "params": 7, "status_text": "x"},
+            {"course_loss": 0.9, "report": 0.636, "test_mse": 0.03, "params": 7, "flag": True},
+            {"new_first": 1.0, "course_loss": 0.2}]
+    assert sweep_metric_columns(runs, "course_loss") == ["course_loss", "report", "test_mse", "params", "new_first"]
+    assert sweep_metric_columns(runs) == ["course_loss", "report", "test_mse", "params", "new_first"]
+
+
 def test_event_tail_leaves_a_partial_line_for_later(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text('{"type": "a"}\n{"type": "b"')

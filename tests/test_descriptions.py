@@ -139,6 +139,13 @@ SETTINGS = {
     "2.2-mlp-classify": "20 50 100 72",
     "2.3-som": "4 7 1.5 0.5 1000 3 10 100 20% 500 1.0 0.1 -1",
     "3.1-pca": "500 50 150 4",
+    "3.2-autoencoder": "784 28",
+    "3.2-stacked-ae": "784",
+    "3.3-toeplitz": "",
+    "3.4-attention": "100 -100",  # the course's clip bounds
+    "3.4-vit": "60,000 10,000 28 7 16 49 17 5",  # MNIST sizes, the patch grid, "Table 5"
+    "4.1-rbm": "784 255",
+    "4.1-dbm": "784 255 256",
     "4.2-gan": "256 512 1024 784 0.2 320 160 7 14 28 -1 6",
     "4.3-vae": "784 128 0.01",
     "4.4-conv-vae-cifar": "4.3 10 -1 3,072 5,000 989 30% 32 64 128 4 16 8 0.2 4,096 4096 3",
@@ -238,7 +245,33 @@ ARD_PIMA = R("2.2-ard-diabetes", data=True)
 SOM_CLUSTER = R("2.3-som-iris-cluster")
 SOM_CLASSIFY = R("2.3-som-iris-classify")
 PCA_IRIS = R("3.1-pca-course", (("dataset", "iris"),))
+AE_COURSE = R("3.2-autoencoder-course", (("epochs", 1), ("show_digits", 0)), data=True)
+TOEPLITZ = R("3.3-toeplitz-course")
 PCA_GAUSS = R("3.1-pca-course", (("dataset", "gaussian"),))
+
+
+def _ae_parameters(_):
+    from labbench.exercises.s3_autoencoder import Autoencoder
+    return float(sum(q.numel() for q in Autoencoder(32).parameters()))
+
+
+def _sae_layer(i):
+    """Parameters of the course classifier's i-th trained piece: encoder 1, encoder 2, the head (all: None)."""
+    def get(_):
+        from labbench.exercises.s3_stacked_ae import build
+        sae = build([256, 64])
+        pieces = [sae.layers[0].encoder, sae.layers[1].encoder, sae.head]
+        return float(sum(q.numel() for piece in (pieces if i is None else [pieces[i]]) for q in piece.parameters()))
+    return get
+
+
+def _metric_at(key: str, *index: int):
+    def get(rs):
+        v = rs[0].metrics[key]
+        for i in index:
+            v = v[i]
+        return float(v)
+    return get
 
 
 def lbfgs_test_mse(label_key: str):
@@ -269,6 +302,12 @@ def _mnist_layer(i):
         layers = [mod for mod in _mnist_parameters(None).modules() if list(mod.parameters(recurse=False))]
         return float(sum(q.numel() for q in layers[i].parameters(recurse=False)))
     return get
+
+
+def _vit_parameters(_):
+    from labbench.exercises.s3_vit import ViT
+    model = ViT(image_size=28, patch_size=7, num_classes=10, channels=1, dim=64, depth=6, heads=8, mlp_dim=128)
+    return float(sum(q.numel() for q in model.parameters()))
 
 
 def _size(module: str, cls: str) -> float:
@@ -398,6 +437,27 @@ CLAIMS: dict[str, dict[str, Claim]] = {
     },
     "3.1-pca": {
         "92%": C(PCA_IRIS, m("iris_pc1_ratio")),
+    },
+    "3.2-autoencoder": {
+        "50,992": C(None, _ae_parameters),
+        "31.95": C(AE_COURSE, first_text(r"per-pixel MSE x (\d+\.\d+) \(train")),
+    },
+    "3.2-stacked-ae": {
+        "218,058": C(None, _sae_layer(None)),
+        "200,960": C(None, _sae_layer(0)),
+        "16,448": C(None, _sae_layer(1)),
+        "650": C(None, _sae_layer(2)),
+    },
+    "3.3-toeplitz": {
+        "6": [C(TOEPLITZ, _metric_at("A_shape", 1)), C(TOEPLITZ, _metric_at("AtY", 0)),
+              C(TOEPLITZ, _metric_at("AtY", 1))],
+        "13": C(TOEPLITZ, _metric_at("AtY", 2)),
+        "14": C(TOEPLITZ, _metric_at("AtY", 3)),
+        "8": C(TOEPLITZ, _metric_at("AtY", 5)),
+        "16": C(TOEPLITZ, _metric_at("A2_shape", 1)),
+    },
+    "3.4-vit": {
+        "213,642": C(None, _vit_parameters),
     },
     "4.2-gan": {
         "1,463,312": C(None, lambda _: _size("s4_gan", "Generator")),

@@ -82,3 +82,18 @@ def test_compare_and_export_of_a_sweep(tmp_path):
     assert [r[2] for r in rows[1:]] == ["0.2", "0.02"]
     root = ET.parse(tmp_path / "rep" / "compare-loss-perceptron.svg").getroot()
     assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 2
+
+
+def test_a_line_figure_whose_series_have_their_own_x_is_exported(tmp_path):
+    from labbench.engine.run import Run
+    from labbench.report import export_run
+
+    run = Run(tmp_path / "run")
+    run.figure("phases", "line", series={"first": {"x": [1, 2, 3], "y": [3.0, 2.0, 1.0]},
+                                         "second": {"x": [4, 5], "y": [0.5, 0.4]}},
+               markers=[{"x": 3.5, "label": "second"}])
+    run.close()
+    export_run(tmp_path / "run", tmp_path / "rep", ["md"])
+    root = ET.parse(tmp_path / "rep" / "figure-phases.svg").getroot()
+    lines = root.findall("{http://www.w3.org/2000/svg}polyline")
+    assert [len(line.get("points").split()) for line in lines] == [3, 2]

@@ -13,6 +13,9 @@ run goes. Every event has ``type`` and ``t`` (seconds since the start). Types:
                 highlight (indices drawn as errors), step
 - ``figure``    name, kind ("line", "scatter", "heatmap", "bar", "hist"),
                 title, data (inline) or file (a .json under artifacts/)
+- ``system``    values {cpu_percent, rss_mb, gpu_util, gpu_mem_used_mb, ...}
+                every few seconds, or step + values {cuda_peak_mb} after an
+                epoch on CUDA; written by a thread (see engine/sysmon.py)
 - ``end``       status, message
 
 Readers (console, TUI, compare, export) may tail the file while it grows: a

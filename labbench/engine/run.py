@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -84,25 +85,28 @@ class Run:
         self._cut_short = False  # run.batches() ended an epoch early on a Stop
         self._restored = False  # a checkpoint was loaded (run.restore / run.resumable)
         self.events_written = 0
+        self._emit_lock = threading.Lock()  # the system monitor's thread writes events too
         if self.dir is not None:
             (self.dir / ARTIFACTS).mkdir(parents=True, exist_ok=True)
             self._fh = open(self.dir / EVENTS, "a", encoding="utf-8")
 
     # ----------------------------------------------------------------- core
     def emit(self, event: dict) -> None:
-        event = {"t": round(time.monotonic() - self._t0, 4), **event}
         event = to_jsonable(event)
-        if self._fh is not None:
-            self._fh.write(json.dumps(event, separators=(",", ":")) + "\n")
-            self._fh.flush()
-        self.events_written += 1
+        with self._emit_lock:  # whole lines, with times in file order
+            event = {"t": round(time.monotonic() - self._t0, 4), **event}
+            if self._fh is not None:
+                self._fh.write(json.dumps(event, separators=(",", ":")) + "\n")
+                self._fh.flush()
+            self.events_written += 1
         for listener in self.listeners:
             listener(event)
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        with self._emit_lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
 
     @property
     def elapsed(self) -> float:
@@ -264,10 +268,11 @@ class Run:
     checkpoint_minutes = 5.0
 
     def _events_offset(self) -> int | None:
-        if self._fh is None:
-            return None
-        self._fh.flush()
-        return self._fh.tell()
+        with self._emit_lock:
+            if self._fh is None:
+                return None
+            self._fh.flush()
+            return self._fh.tell()
 
     def _artifacts(self) -> Path | None:
         return self.dir / ARTIFACTS if self.dir is not None else None

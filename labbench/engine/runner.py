@@ -27,6 +27,7 @@ from .devices import describe_device, resolve_device, seed_everything
 from .events import EXIT_CODES, META, PRESET, SUMMARY, read_json, write_json_atomic
 from .presets import Preset, render_preset
 from .run import Diverged, Interrupted, Run
+from .sysmon import SystemMonitor
 
 
 @dataclass
@@ -163,6 +164,7 @@ def execute(preset: Preset, run_dir: Path, *, listeners=None, stop: StopSignal |
     stop = stop or StopSignal()
     run = Run(run_dir, device=device, seed=preset.seed, listeners=listeners, stop_flag=stop)
     run.exercise_id = preset.exercise.id
+    sysmon = SystemMonitor.attach(run, device)  # CPU/GPU samples into events.jsonl from the start event on
     if resume is not None:
         resume.attach(run)
     status, message = "ok", ""
@@ -192,6 +194,7 @@ def execute(preset: Preset, run_dir: Path, *, listeners=None, stop: StopSignal |
         if own_stop:
             stop.__exit__(None, None, None)
         wall = time.perf_counter() - t0
+        summary["system"] = sysmon.stop()  # its last sample comes before the end event; nothing after
         summary.update(status=status, message=message, metrics=run.metrics, last_scalars=run.last_scalars,
                        steps_done=run.step, steps_total=run.total, phase=run.phase,
                        wall_time_s=round(wall, 3), end=_now())

@@ -6,9 +6,11 @@
 - loss meter: :class:`LossMeter`
 - LR schedules: :func:`make_schedule`
 - augmentation on the device: :func:`random_crop_flip`, :func:`normalize`
-- image grids: :func:`reconstruction_grid`, :func:`sample_grid`, :func:`interpolation_strip`
+- image grids: :func:`reconstruction_grid`, :func:`sample_grid`, :func:`interpolation_strip`;
+  a layer's units as images: :func:`unit_images`
 - shared parameters: :class:`DeepParams`, :class:`ScheduleParams`
 - saved weights: :func:`load_weights` (checkpoints go through ``run.resumable``)
+- the course's random subsets: :func:`random_subsets`, :func:`mnist_subsets`
 - classifier helpers: :func:`make_optimizer`, :func:`classifier_epoch`, :func:`evaluate`, ...
 """
 
@@ -16,11 +18,13 @@ from .augment import channel_stats, crop_flip, denormalize, normalize, random_cr
 from .batching import batch_indices, make_generator
 from .checkpoint import CheckpointError, load_weights
 from .compile import compile_model, should_compile
+from .features import unit_images
 from .images import interpolation_strip, lerp_latents, reconstruction_grid, sample_grid
 from .meter import LossMeter
 from .params import DeepParams, ScheduleParams, schedule_kwargs
 from .amp import PRECISIONS, Precision, precision
 from .schedules import SCHEDULES, Schedule, make_schedule
+from .subsets import mnist_subsets, random_subsets
 from .train import (OPTIMIZERS, autocast, classifier_epoch, confusion_matrix, count_parameters, cpu_threads, evaluate,
                     make_optimizer)
 
@@ -31,9 +35,10 @@ __all__ = [
     "LossMeter",
     "SCHEDULES", "Schedule", "make_schedule",
     "random_crop_flip", "crop_flip", "normalize", "denormalize", "channel_stats",
-    "reconstruction_grid", "sample_grid", "interpolation_strip", "lerp_latents",
+    "reconstruction_grid", "sample_grid", "interpolation_strip", "lerp_latents", "unit_images",
     "DeepParams", "ScheduleParams", "schedule_kwargs",
     "CheckpointError", "load_weights",
+    "random_subsets", "mnist_subsets",
     "OPTIMIZERS", "cpu_threads", "classifier_epoch", "confusion_matrix", "count_parameters", "evaluate",
     "make_optimizer",
 ]

@@ -26,16 +26,19 @@ class LossMeter:
     def add(self, n: int | float = 1, /, **values) -> None:
         """Add batch means weighted by ``n`` (the batch size); no device sync."""
         for name, v in values.items():
+            old = self._sums.get(name)
             if isinstance(v, torch.Tensor):
-                v = v.detach().float()
                 if v.numel() != 1:
                     raise ValueError(f"LossMeter.add: {name} must be a single number, got shape {tuple(v.shape)}")
-                v = v.reshape(())
+                v = v.detach().reshape(())
+                if isinstance(old, torch.Tensor):
+                    old.add_(v, alpha=n)  # in place: one operation a batch (small models feel each one)
+                else:
+                    term = v.float() * n
+                    self._sums[name] = term if old is None else term + old
             else:
-                v = float(v)
-            term = v * n
-            old = self._sums.get(name)
-            self._sums[name] = term if old is None else old + term
+                term = float(v) * n
+                self._sums[name] = term if old is None else old + term
             self._counts[name] = self._counts.get(name, 0.0) + float(n)
 
     def __contains__(self, name: str) -> bool:

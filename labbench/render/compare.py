@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine.events import SUMMARY, iter_events, read_json, scalar_history
+from ..engine.sysmon import columns_for
 from ..runs import RunInfo, differing_keys, load_run, run_label
 from .plots import color, draw_line, figure_text, new_figure
 
@@ -135,6 +136,9 @@ def comparison_table(cmp: Comparison, only_differing: bool = False, curve: str |
         table.add_column(k, justify="right")
     for m in metrics:
         table.add_column(m, justify="right", style="bold")
+    system = columns_for([r.info.system for r in cmp.runs])  # peak memory, mean utilisation
+    for title, _, _ in system:
+        table.add_column(title, justify="right", style="dim")
     if curve:
         table.add_column(f"{curve} min", justify="right")
         table.add_column(f"{curve} last", justify="right")
@@ -144,6 +148,7 @@ def comparison_table(cmp: Comparison, only_differing: bool = False, curve: str |
         label.append(cmp.unique_label(r))
         row = [label, r.info.status] + [_fmt(params.get(k, "")) for k in keys]
         row += [_fmt(r.info.metrics.get(m, "")) for m in metrics]
+        row += [fmt(r.info.system.get(key)) for _, key, fmt in system]
         if curve:
             st = curve_stats(r.curves.get(curve, ([], []))[1])
             row += [_fmt(st["min"]), _fmt(st["last"])]
@@ -181,6 +186,8 @@ def comparison_table_by_param(cmp: Comparison, only_differing: bool = False, cur
     for m in cmp.metric_names(only_differing)[:8]:
         table.add_row(Text(m, style="bold"), *[Text(_fmt(r.info.metrics.get(m, "")), style="bold")
                                               for r in cmp.runs])
+    for title, key, fmt in columns_for([r.info.system for r in cmp.runs]):  # peak memory, mean utilisation
+        table.add_row(Text(title, style="dim"), *[Text(fmt(r.info.system.get(key)), style="dim") for r in cmp.runs])
     if curve:
         stats = [curve_stats(r.curves.get(curve, ([], []))[1]) for r in cmp.runs]
         table.add_row(f"{curve} min", *[_fmt(st["min"]) for st in stats])

@@ -24,6 +24,7 @@ from textual.widgets import (Button, Footer, Input, Label, Markdown, Select, Sta
 
 from ..engine.events import EVENTS, SUMMARY, read_json
 from ..engine.procs import GRACE_S, RunManager, RunProc, stderr_file_of
+from ..engine.sysmon import gpu_choice_label
 from ..engine.presets import list_presets, render_preset, shipped_presets_dir
 from ..runs import RunInfo, is_live, list_runs, load_run
 from .names import run_name
@@ -39,6 +40,7 @@ from .widgets.runs_table import RunsTable, make_row
 REFRESH_S = 0.25  # live panels redraw at most this often
 RUNS_EVERY = 4  # ticks between two looks at the runs folder (about once a second)
 TRASH = ".trash"  # inside the runs folder: deleted runs go here
+DEVICES_S = 10.0  # the device picker's free memory and load are read again this often
 
 __all__ = ["LabBench", "run_app", "default_runs_dir", "user_presets_dir", "preset_slug"]
 
@@ -135,6 +137,7 @@ class LabBench(App):
         self.refresh_runs()
         if self.detect_devices:
             self.find_devices()
+            self.set_interval(DEVICES_S, self.find_devices)  # free memory and load change as runs go
         if os.environ.get("LABBENCH_DEBUG_CRASH"):
             # hidden: lets a test check that a crash ends the process with a non-zero status
             self.set_timer(float(os.environ["LABBENCH_DEBUG_CRASH"] or 1), self._debug_crash)
@@ -150,19 +153,20 @@ class LabBench(App):
 
     @work(thread=True, exclusive=True, group="devices")
     def find_devices(self) -> None:
-        """GPU names and free memory (imports torch: done off the UI thread)."""
-        from ..engine.devices import cuda_devices
+        """GPU names, free memory and load (NVML, else torch: done off the UI thread)."""
+        from ..engine.sysmon import gpu_inventory
 
-        gpus = cuda_devices()
+        gpus = gpu_inventory(usable=True)[0]
         self.call_from_thread(self._set_devices, gpus)
 
     def _set_devices(self, gpus) -> None:
         self.manager.gpus = [g.name for g in gpus]
         options = [("auto", "auto"), ("cpu", "cpu")]
-        for g in gpus:
-            free = f", {g.free_mb / 1024:.1f} GiB free" if g.free_mb is not None else ""
-            options.append((f"{g.name} {g.label}{free}", g.name))
+        options += [(gpu_choice_label(g), g.name) for g in gpus]  # "cuda:0 H100, 61.2 GiB free, 92% busy"
         sel = self.query_one("#device", Select)
+        if sel.expanded or options == getattr(self, "_device_options", None):
+            return  # never while the list is open under the user's hand
+        self._device_options = options
         value = sel.value
         sel.set_options(options)
         sel.value = value if any(v == value for _, v in options) else "auto"

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ..engine.events import EVENTS, SUMMARY, EventTail, chart_of, from_json_number, read_json
+from ..engine.sysmon import SystemSeries
 
 
 class RunView:
@@ -22,6 +23,7 @@ class RunView:
         self.images: dict[str, dict] = {}
         self.tables: dict[str, dict] = {}
         self.log: list[tuple[str, str]] = []
+        self.system = SystemSeries()  # CPU, memory, GPU samples (the "system" events)
         self.exercise = ""
         self.title = ""
         self.name = ""
@@ -58,7 +60,10 @@ class RunView:
         kind = ev.get("type")
         if isinstance(ev.get("t"), (int, float)):
             self.t = float(ev["t"])
-        self.seen_at = time.monotonic()
+        if self.system.add(ev):  # the machine, not the run's own news: "no news for ..." still counts
+            self.dirty.add("system")
+        else:
+            self.seen_at = time.monotonic()
         if kind == "start":
             if self.ended:  # the run was resumed in the same folder: it goes on
                 self.ended, self.status, self.message = False, "running", ""

@@ -21,6 +21,7 @@ from ...render.images import render_images
 from ...render.plots import draw_line, legend_text
 from ...render.tables import compact_table
 from ..state import RunView
+from .system import SystemPanel
 
 
 def safe_id(prefix: str, name: str) -> str:
@@ -271,6 +272,7 @@ class LivePanel(Vertical):
         yield Static("", id="live-sweep")
         yield Static(status_text(None), id="live-status")
         with VerticalScroll(id="live-body"):
+            yield SystemPanel(id="live-system")
             yield Vertical(id="live-curves")
             with Vertical(id="live-figures"):
                 yield Vertical(id="live-plots")
@@ -288,6 +290,7 @@ class LivePanel(Vertical):
             self.query_one(cid).remove_children()
         self.query_one("#live-log", RichLog).clear()
         self._log_n = 0
+        self.query_one(SystemPanel).show_series(getattr(view, "system", None))
         if view is not None:
             view.take_dirty()
             dirty = {f"charts:{c}" for c in view.charts} | {f"figures:{f}" for f in view.figures}
@@ -314,6 +317,8 @@ class LivePanel(Vertical):
             return
         if "status" in dirty:
             self.query_one("#live-status", Static).update(status_text(view))
+        if "system" in dirty:
+            self.query_one(SystemPanel).show_series(view.system)
         curves = self.query_one("#live-curves")
         for chart, series in view.charts.items():
             if f"charts:{chart}" not in dirty:
